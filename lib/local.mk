@@ -1,0 +1,14 @@
+# lib/local.mk - mail-agnostic utilities (logging, buffers, config, JSON)
+noinst_LIBRARIES += lib/libodmrutil.a
+lib_libodmrutil_a_SOURCES = \
+	lib/log.c lib/log.h \
+	lib/xmalloc.c lib/xmalloc.h \
+	lib/buf.c lib/buf.h \
+	lib/pack.c lib/pack.h \
+	lib/compat.c lib/compat.h \
+	lib/units.c lib/units.h \
+	lib/dname.c lib/dname.h \
+	lib/conf.c lib/conf.h \
+	lib/json.c lib/json.h
+lib_libodmrutil_a_CFLAGS = $(AM_CFLAGS) $(IDN2_CFLAGS)
+UTIL_LIBS = lib/libodmrutil.a $(IDN2_LIBS)

@@ -1,0 +1,17 @@
+# odmr/local.mk - the daemon, its servers and odmrctl
+noinst_LIBRARIES += odmr/libodmr.a
+odmr_libodmr_a_SOURCES = \
+	odmr/odmr_conf.c odmr/odmr_conf.h
+
+sbin_PROGRAMS += odmr/odmrctl
+odmr_odmrctl_SOURCES = \
+	odmr/odmrctl.c odmr/odmrctl.h \
+	odmr/odmrctl_domain.c \
+	odmr/odmrctl_queue.c \
+	odmr/odmrctl_msg.c \
+	odmr/odmrctl_stats.c \
+	odmr/odmrctl_out.c
+odmr_odmrctl_LDADD = odmr/libodmr.a $(QUEUE_LIBS)
+
+dist_man5_MANS += odmr/odmrd.conf.5
+dist_man8_MANS += odmr/odmrctl.8

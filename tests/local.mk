@@ -1,0 +1,56 @@
+# tests/local.mk - make check: cmocka unit tests and integration scripts.
+# Everything speaks TAP so that each case is counted on its own.
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+AM_TESTS_ENVIRONMENT = \
+	CMOCKA_MESSAGE_OUTPUT=TAP; export CMOCKA_MESSAGE_OUTPUT; \
+	top_builddir='$(abs_top_builddir)'; export top_builddir; \
+	top_srcdir='$(abs_top_srcdir)'; export top_srcdir; \
+	ASAN_OPTIONS=abort_on_error=0:detect_leaks=1; export ASAN_OPTIONS; \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; export UBSAN_OPTIONS;
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-lib tests/unit/test-conf tests/unit/test-queue
+TESTS += tests/unit/test-lib tests/unit/test-conf tests/unit/test-queue
+endif
+tests_unit_test_lib_SOURCES = tests/unit/test-lib.c
+tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_lib_LDADD = $(UTIL_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_conf_SOURCES = tests/unit/test-conf.c
+tests_unit_test_conf_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_conf_LDADD = odmr/libodmr.a $(UTIL_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_queue_SOURCES = tests/unit/test-queue.c
+tests_unit_test_queue_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_queue_LDADD = $(QUEUE_LIBS) $(CMOCKA_LIBS)
+
+# helper programs the integration tests drive
+noinst_PROGRAMS += tests/tools/queue-writer
+tests_tools_queue_writer_SOURCES = tests/tools/queue-writer.c
+tests_tools_queue_writer_LDADD = $(QUEUE_LIBS)
+
+TESTS += \
+	tests/integration/test-odmrctl.sh \
+	tests/integration/test-crash.sh \
+	tests/integration/test-concurrency.sh
+EXTRA_DIST += tests/tap.sh tests/integration
+
+# Fuzz targets: built as libFuzzer binaries with --enable-fuzzer, and
+# always built as corpus replayers so make check runs every corpus.
+FUZZ_TARGETS = tests/fuzz/fuzz-conf tests/fuzz/fuzz-rec
+EXTRA_DIST += tests/fuzz/corpus tests/fuzz/run-fuzz.sh
+if FUZZER
+FUZZ_CFLAGS = -fsanitize=fuzzer
+FUZZ_MAIN =
+else
+FUZZ_CFLAGS =
+FUZZ_MAIN = tests/fuzz/fuzz-main.c
+endif
+check_PROGRAMS += $(FUZZ_TARGETS)
+tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz-conf.c $(FUZZ_MAIN)
+tests_fuzz_fuzz_conf_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_conf_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_conf_LDADD = odmr/libodmr.a $(UTIL_LIBS)
+tests_fuzz_fuzz_rec_SOURCES = tests/fuzz/fuzz-rec.c $(FUZZ_MAIN)
+tests_fuzz_fuzz_rec_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_rec_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_rec_LDADD = $(QUEUE_LIBS)
+TESTS += tests/fuzz/run-fuzz.sh
