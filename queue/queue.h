@@ -185,6 +185,8 @@ struct queue_error {
 };
 
 #define QUEUE_OPEN_CREATE	0x01	/* create state_dir/queue if absent */
+#define QUEUE_OPEN_NOSYNC	0x02	/* commits do not wait for the disk:
+					   bulk loads in benchmarks only */
 
 struct queue_opts {
 	const char	*state_dir;
