@@ -75,6 +75,7 @@ enum queue_rcpt_state {
 	QUEUE_RCPT_HELD,
 	QUEUE_RCPT_DELIVERED,
 	QUEUE_RCPT_FAILED,
+	QUEUE_RCPT_DELETED,	/* removed by the administrator, no DSN */
 };
 
 struct queue_rcpt {
@@ -197,8 +198,13 @@ struct queue_opts {
 
 struct queue;
 
-/* A source of body bytes: returns bytes read, 0 at end, -1 on error. */
-typedef ssize_t (*queue_reader_fn)(void *ctx, void *buf, size_t len);
+/*
+ * A source of body bytes, read like pread(2): up to len bytes from
+ * offset off; returns bytes read, 0 at the end, -1 on error. The store
+ * may read the same offsets again when it retries a transaction.
+ */
+typedef ssize_t (*queue_reader_fn)(void *ctx, uint64_t off, void *buf,
+	    size_t len);
 
 /* Callbacks; a non-zero return stops the walk and is passed back. */
 typedef int (*queue_msg_fn)(const struct queue_msg *, void *arg);
