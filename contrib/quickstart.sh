@@ -1,0 +1,144 @@
+#!/bin/sh
+# NAME
+#	quickstart.sh - build, test or try odmrd on a fresh Debian machine
+# SYNOPSIS
+#	sh contrib/quickstart.sh check
+#	sh contrib/quickstart.sh demo
+# DESCRIPTION
+#	check	installs every build and test dependency that is missing
+#		(apt-get update runs only when something is missing), runs
+#		autoreconf, configure --enable-sanitizers and make in _build/,
+#		then make check, and ends with one line "N passed, N failed".
+#		It exits non-zero on any failure. CI runs exactly this.
+#	demo	builds, makes a private state directory ./demo-state with the
+#		customer domain example.org (owner "demo"), and shows how to
+#		inspect it. The daemon odmrd arrives with the MX-side issue;
+#		until then the demo says so instead of pretending.
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build="$top/_build"
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+# Debian packages the build needs, and the ones the tests drive.
+BUILD_PKGS="gcc make autoconf automake pkg-config libdb5.3-dev libssl-dev
+	libsasl2-dev libsasl2-modules libevent-dev libidn2-dev"
+TEST_PKGS="libcmocka-dev python3 procps"
+
+say() { printf '%s\n' "quickstart: $*" >&2; }
+
+# need_pkgs PKG... - install the packages that are not installed yet
+need_pkgs() {
+	missing=""
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		    grep -q 'install ok installed' || missing="$missing $p"
+	done
+	# python3 may come from elsewhere (pyenv); only install it if absent
+	case " $missing " in
+	*" python3 "*) command -v python3 >/dev/null 2>&1 &&
+	    missing=$(echo "$missing" | sed 's/ python3//') ;;
+	esac
+	[ -z "$missing" ] && return 0
+	say "installing:$missing"
+	if [ "$(id -u)" -ne 0 ]; then
+		say "need root to install packages:$missing"
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null || { say "apt-get update failed"; exit 1; }
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing >/dev/null ||
+	    { say "apt-get install failed for:$missing"; exit 1; }
+}
+
+# build SANITIZE - autoreconf, configure and make in _build/
+build() {
+	cd "$top"
+	autoreconf -fi >/dev/null 2>&1 || { autoreconf -fi; exit 1; }
+	mkdir -p "$build"
+	cd "$build"
+	if [ "$1" = yes ]; then
+		"$top/configure" --enable-sanitizers >configure.out 2>&1 ||
+		    { cat configure.out; say "configure failed"; exit 1; }
+	else
+		"$top/configure" >configure.out 2>&1 ||
+		    { cat configure.out; say "configure failed"; exit 1; }
+	fi
+	make -j"$JOBS" >make.out 2>&1 || { cat make.out; say "make failed"; exit 1; }
+}
+
+# check - the whole test suite, with a one-line summary at the end
+check() {
+	# shellcheck disable=SC2086
+	need_pkgs $BUILD_PKGS $TEST_PKGS
+	build yes
+	cd "$build"
+	rc=0
+	make -j"$JOBS" check >check.out 2>&1 || rc=$?
+	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP|XFAIL):' check.out || true
+	if [ ! -f test-suite.log ]; then
+		cat check.out
+		say "make check produced no test-suite.log"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+	pass=$(sed -n 's/^# PASS: *//p' test-suite.log)
+	fail=$(sed -n 's/^# FAIL: *//p' test-suite.log)
+	err=$(sed -n 's/^# ERROR: *//p' test-suite.log)
+	xpass=$(sed -n 's/^# XPASS: *//p' test-suite.log)
+	skip=$(sed -n 's/^# SKIP: *//p' test-suite.log)
+	failed=$(( ${fail:-0} + ${err:-0} + ${xpass:-0} + ${skip:-0} ))
+	if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ]; then
+		say "failures follow (test-suite.log):"
+		cat test-suite.log
+		[ "$failed" -eq 0 ] && failed=1
+		rc=1
+	fi
+	echo "${pass:-0} passed, $failed failed"
+	exit "$rc"
+}
+
+# demo - what can be tried today
+demo() {
+	# shellcheck disable=SC2086
+	need_pkgs $BUILD_PKGS
+	build no
+	state="$top/demo-state"
+	conf="$state/odmrd.conf"
+	mkdir -p "$state"
+	cat >"$conf" <<CONF
+# demo configuration written by contrib/quickstart.sh
+hostname = localhost
+state_dir = $state
+smtp_listen = 127.0.0.1:2525
+odmr_listen = 127.0.0.1:3366
+CONF
+	ctl="$build/odmr/odmrctl -f $conf"
+	$ctl domain show example.org >/dev/null 2>&1 ||
+	    $ctl domain add example.org --owner demo
+	$ctl domain show example.org
+	echo
+	$ctl queue
+	cat <<MSG
+
+The store and odmrctl work: state is in $state.
+Try:
+  $ctl domain list
+  $ctl queue example.org
+  $ctl stats
+  $ctl check
+
+Not there yet: odmrd itself (the SMTP listener on 127.0.0.1:2525 and the
+ODMR listener on 127.0.0.1:3366), the demo/demo account and odmr-fetch.
+They arrive with the MX-side, ODMR and odmr-fetch issues; this demo will
+then start odmrd in the foreground and print swaks, odmr-fetch and
+fetchmail commands.
+MSG
+}
+
+case "${1:-}" in
+check) check ;;
+demo) demo ;;
+*) echo "usage: sh contrib/quickstart.sh check|demo" >&2; exit 2 ;;
+esac
