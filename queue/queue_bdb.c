@@ -259,6 +259,11 @@ bdb_open_handles(struct bdb *b, struct queue_error *err)
 	env->set_isalive(env, bdb_isalive);
 	if (b->flags & QUEUE_OPEN_NOSYNC)
 		env->set_flags(env, DB_TXN_WRITE_NOSYNC, 1);
+	/*
+	 * Allocate the shared regions up front: a region page first touched
+	 * when the disk is full would be SIGBUS, not ENOSPC.
+	 */
+	env->set_flags(env, DB_REGION_INIT, 1);
 	flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOG | DB_INIT_LOCK |
 	    DB_INIT_MPOOL | DB_THREAD | DB_REGISTER | DB_RECOVER;
 	if ((rc = env->open(env, b->home, flags, 0600)) != 0) {

@@ -19,6 +19,7 @@
 
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -836,6 +837,52 @@ test_reopen(void **state)
 	assert_int_equal(queue_maintain(f->q, &err), QUEUE_OK);
 }
 
+/* count_logs - log files in the environment directory */
+static int
+count_logs(const char *dir)
+{
+	char path[128];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/queue", dir);
+	assert_non_null(d = opendir(path));
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "log.", 4) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* test_log_removal - checkpoints let old log files go */
+static void
+test_log_removal(void **state)
+{
+	struct fx *f = *state;
+	const char *r[] = { "a@example.org" };
+	struct queue_error err;
+	size_t len = 1024 * 1024;
+	char *body = malloc(len);
+	uint64_t qid, n;
+	int i, before;
+
+	memset(body, 'x', len);
+	add_domain(f->q, "example.org", 0, 0, 0, 0);
+	for (i = 0; i < 80; i++)
+		assert_int_equal(enqueue(f->q, body, len, &qid, r, 1), QUEUE_OK);
+	free(body);
+	before = count_logs(f->dir);
+	assert_true(before >= 2);
+	assert_int_equal(queue_domain_op(f->q, QUEUE_OP_DELETE, "example.org",
+	    &n, &err), QUEUE_OK);
+	assert_int_equal(n, 80);
+	assert_int_equal(queue_maintain(f->q, &err), QUEUE_OK);
+	assert_int_equal(queue_maintain(f->q, &err), QUEUE_OK);
+	assert_true(count_logs(f->dir) < before);
+	assert_true(count_logs(f->dir) <= 2);
+}
+
 /* main - run the table of store tests */
 int
 main(void)
@@ -857,6 +904,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_domain_match, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_del_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_removal, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
