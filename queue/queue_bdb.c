@@ -1882,7 +1882,6 @@ bdb_stats(void *state, struct queue_stats *out, struct queue_error *err)
 	DB_LOCK_STAT *ls;
 	DB_TXN_STAT *ts;
 	DB_MPOOL_STAT *ms;
-	DB_LOG_STAT *lg;
 	char **list;
 
 	if ((st = bdb_run(b, BDB_READ, bdb_stats_txn, &a, "stats", err)) != 0)
@@ -1902,15 +1901,15 @@ bdb_stats(void *state, struct queue_stats *out, struct queue_error *err)
 		out->cache_hit_pct = h + m ? h * 100 / (h + m) : 100;
 		free(ms);
 	}
-	if (b->env->log_stat(b->env, &lg, 0) == 0) {
-		out->log_bytes = (uint64_t)lg->st_cur_file * lg->st_lg_size +
-		    lg->st_cur_offset;
-		free(lg);
-	}
-	if (b->env->log_archive(b->env, &list, DB_ARCH_LOG) == 0) {
+	if (b->env->log_archive(b->env, &list, DB_ARCH_LOG | DB_ARCH_ABS) == 0) {
+		struct stat sb;
+
 		if (list)
-			for (char **p = list; *p; p++)
+			for (char **p = list; *p; p++) {
 				out->log_files++;
+				if (stat(*p, &sb) == 0)
+					out->log_bytes += (uint64_t)sb.st_size;
+			}
 		free(list);
 	}
 	pthread_rwlock_unlock(&b->lock);
