@@ -46,6 +46,7 @@
 #include <db.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -70,8 +71,8 @@
 #define BDB_LOG_BUFFER		(4 * 1024 * 1024)
 #define BDB_LOG_FILE_MAX	(32 * 1024 * 1024)
 #define BDB_LOCK_TIMEOUT_US	(5 * 1000 * 1000)
-#define BDB_MAX_LOCKS		200000
-#define BDB_THREAD_COUNT	4096
+#define BDB_MAX_LOCKS		20000
+#define BDB_THREAD_COUNT	1024
 #define BDB_MAX_RETRIES		50
 #define BDB_BATCH		500		/* messages per domain_op txn */
 #define BDB_DEFAULT_LIFETIME	(5 * 86400)
@@ -117,13 +118,21 @@ struct bdb_stats {
 };
 
 static __thread char bdb_errmsg[256];
+static __thread int bdb_saw_enospc;
 
-/* bdb_errcall - keep Berkeley DB's last message for the error text */
+/*
+ * bdb_errcall - keep Berkeley DB's last message for the error text, and
+ * remember a full disk: a failed page write reaches the caller as a
+ * generic cache error, but the administrator must hear "store full".
+ */
 static void
 bdb_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 {
 	(void)env;
 	(void)pfx;
+	if (strstr(msg, strerror(ENOSPC)) != NULL ||
+	    strstr(msg, strerror(EDQUOT)) != NULL)
+		bdb_saw_enospc = 1;
 	strlcpy(bdb_errmsg, msg, sizeof(bdb_errmsg));
 }
 
@@ -152,8 +161,9 @@ bdb_fail(int rc, const char *what, struct queue_error *err)
 {
 	if (BDB_IS_APP(rc))
 		return BDB_APP_ST(rc);
-	if (rc == ENOSPC || rc == EDQUOT) {
-		queue_error_set(err, "%s: store full: %s", what, db_strerror(rc));
+	if (rc == ENOSPC || rc == EDQUOT || bdb_saw_enospc) {
+		queue_error_set(err, "%s: store full: %s", what,
+		    strerror(rc == EDQUOT ? EDQUOT : ENOSPC));
 		return QUEUE_NOSPACE;
 	}
 	if (bdb_errmsg[0])
@@ -230,6 +240,98 @@ bdb_open_db(struct bdb *b, enum bdb_db which, int create)
 	return 0;
 }
 
+/*
+ * bdb_region_reserve - give the shared region files real disk blocks.
+ * They are mapped into memory and created sparse, and the cache region
+ * grows as it is used; a page first written when the disk is full would
+ * kill the process with SIGBUS instead of returning ENOSPC. So allocate
+ * every region file now, and reserve (beyond its end) the whole size the
+ * cache region may grow to. On a full disk this turns into a clean open
+ * error.
+ */
+static int
+bdb_region_reserve(DB_ENV *env, const char *home, struct queue_error *err)
+{
+	char path[PATH_MAX], best[PATH_MAX] = "";
+	DB_MPOOL_STAT *ms;
+	struct dirent *de;
+	struct stat sb;
+	off_t regsize = 0, regmax = 0, bestdiff = -1;
+	DIR *d;
+	int fd, rc = 0;
+
+	if (env->memp_stat(env, &ms, NULL, 0) == 0) {
+		regsize = (off_t)ms->st_regsize;
+		regmax = (off_t)ms->st_regmax;
+		free(ms);
+	}
+	if ((d = opendir(home)) == NULL)
+		return 0;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "__db.", 5) != 0 ||
+		    strcmp(de->d_name, "__db.register") == 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", home,
+		    de->d_name) >= sizeof(path))
+			continue;
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+			continue;
+		if (fstat(fd, &sb) == 0 && sb.st_size > 0) {
+			off_t diff = sb.st_size > regsize ? sb.st_size - regsize :
+			    regsize - sb.st_size;
+
+			rc = posix_fallocate(fd, 0, sb.st_size);
+			if (bestdiff < 0 || diff < bestdiff) {
+				bestdiff = diff;
+				strlcpy(best, path, sizeof(best));
+			}
+		}
+		close(fd);
+	}
+	closedir(d);
+	if (rc == 0 && best[0] && regmax > 0 &&
+	    (fd = open(best, O_RDWR | O_CLOEXEC)) >= 0) {
+		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, regmax) < 0)
+			rc = errno;
+		close(fd);
+	}
+	if (rc == EOPNOTSUPP || rc == EINVAL || rc == ENOSYS)
+		rc = 0;		/* the file system cannot reserve: carry on */
+	if (rc != 0)
+		queue_error_set(err, "cannot reserve space for the store's "
+		    "shared memory in %s: %s (store full)", home, strerror(rc));
+	return rc;
+}
+
+static int bdb_stats_get(struct bdb *, DB_TXN *, struct bdb_stats *,
+    u_int32_t);
+static int bdb_stats_put(struct bdb *, DB_TXN *, const struct bdb_stats *);
+
+/* bdb_stats_init - record when the store was made, once */
+static int
+bdb_stats_init(struct bdb *b)
+{
+	DBT key = bdb_dbt("stats", 5), val;
+	struct bdb_stats s;
+	DB_TXN *t;
+	int rc;
+
+	memset(&val, 0, sizeof(val));
+	val.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;
+	rc = b->db[BDB_META]->get(b->db[BDB_META], NULL, &key, &val, 0);
+	if (rc != DB_NOTFOUND)
+		return rc;
+	if ((rc = b->env->txn_begin(b->env, NULL, &t, 0)) != 0)
+		return rc;
+	if ((rc = bdb_stats_get(b, t, &s, DB_RMW)) == 0)
+		rc = bdb_stats_put(b, t, &s);
+	if (rc != 0) {
+		(void)t->abort(t);
+		return rc;
+	}
+	return t->commit(t, 0);
+}
+
 /* bdb_open_handles - open the environment, run recovery if needed */
 static enum queue_status
 bdb_open_handles(struct bdb *b, struct queue_error *err)
@@ -252,18 +354,14 @@ bdb_open_handles(struct bdb *b, struct queue_error *err)
 	env->set_lk_detect(env, DB_LOCK_DEFAULT);
 	env->set_lk_max_locks(env, BDB_MAX_LOCKS);
 	env->set_lk_max_objects(env, BDB_MAX_LOCKS);
-	env->set_lk_max_lockers(env, BDB_MAX_LOCKS);
+	env->set_lk_max_lockers(env, BDB_THREAD_COUNT * 2);
 	env->set_tx_max(env, 1000);
 	env->set_timeout(env, BDB_LOCK_TIMEOUT_US, DB_SET_LOCK_TIMEOUT);
 	env->set_thread_count(env, BDB_THREAD_COUNT);
 	env->set_isalive(env, bdb_isalive);
 	if (b->flags & QUEUE_OPEN_NOSYNC)
 		env->set_flags(env, DB_TXN_WRITE_NOSYNC, 1);
-	/*
-	 * Allocate the shared regions up front: a region page first touched
-	 * when the disk is full would be SIGBUS, not ENOSPC.
-	 */
-	env->set_flags(env, DB_REGION_INIT, 1);
+
 	flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOG | DB_INIT_LOCK |
 	    DB_INIT_MPOOL | DB_THREAD | DB_REGISTER | DB_RECOVER;
 	if ((rc = env->open(env, b->home, flags, 0600)) != 0) {
@@ -271,6 +369,10 @@ bdb_open_handles(struct bdb *b, struct queue_error *err)
 
 		bdb_close_handles(b);
 		return st;
+	}
+	if (bdb_region_reserve(env, b->home, err) != 0) {
+		bdb_close_handles(b);
+		return QUEUE_NOSPACE;
 	}
 	/* A thread of a process that died may still hold locks. */
 	(void)env->failchk(env, 0);
@@ -306,6 +408,10 @@ bdb_open_handles(struct bdb *b, struct queue_error *err)
 		return bdb_fail(rc, "cannot open the queue id sequence", err);
 	}
 	b->generation++;
+	if (create && (rc = bdb_stats_init(b)) != 0) {
+		bdb_close_handles(b);
+		return bdb_fail(rc, "cannot initialise the store", err);
+	}
 	return QUEUE_OK;
 }
 
@@ -437,6 +543,7 @@ bdb_run(struct bdb *b, unsigned mode, bdb_txn_fn fn, void *arg,
 
 	for (attempt = 0; attempt < BDB_MAX_RETRIES; attempt++) {
 		bdb_errmsg[0] = '\0';
+		bdb_saw_enospc = 0;
 		pthread_rwlock_rdlock(&b->lock);
 		gen = b->generation;
 		if (b->env == NULL) {

@@ -30,7 +30,8 @@ tests_tools_queue_writer_LDADD = $(QUEUE_LIBS)
 TESTS += \
 	tests/integration/test-odmrctl.sh \
 	tests/integration/test-crash.sh \
-	tests/integration/test-concurrency.sh
+	tests/integration/test-concurrency.sh \
+	tests/integration/test-enospc.sh
 EXTRA_DIST += tests/tap.sh tests/integration
 
 # Fuzz targets: built as libFuzzer binaries with --enable-fuzzer, and
