@@ -70,6 +70,9 @@ log_level_parse(const char *name, enum log_level *level)
 	return -1;
 }
 
+static void log_vemit(enum log_level, int, int, const char *, va_list)
+    __attribute__((format(printf, 4, 0)));
+
 /* log_vemit - format one line and send it to the destination */
 static void
 log_vemit(enum log_level lvl, int with_errno, int saved_errno,

@@ -74,7 +74,7 @@ units_parse_size(const char *s, uint64_t *out, const char **error_r)
 	if (units_parse_num(&s, &v, error_r) < 0)
 		return -1;
 	switch (*s) {
-	case '\0':
+	case '\0': case 'b': case 'B':
 		break;
 	case 'k': case 'K':
 		mul = 1024ULL; s++;
