@@ -9,9 +9,13 @@
  *
  *	messages.db	qid (be64) -> message record (queue_rec.c)
  *	bodies.db	qid (be64) + chunk number (be32) -> body bytes
- *	domainq.db	domain NUL qid (be64) -> expiry (be64); one entry per
- *			(message, domain) with a live recipient; ordered by
- *			arrival because a qid starts with its arrival time
+ *	domainq.db	domain NUL qid (be64) -> expiry (be64) + a copy of the
+ *			message record; one entry per (message, domain) with a
+ *			live recipient; ordered by arrival because a qid starts
+ *			with its arrival time. The copy lets a walk read one
+ *			index sequentially instead of one scattered messages.db
+ *			page per message, so walking a domain costs the same in
+ *			a big store as in a small one.
  *	expiry.db	expiry (be64) qid (be64) domain -> empty
  *	domains.db	domain -> domain record with its counters
  *	meta.db		"stats" -> store-wide counters; "qid" -> sequence
@@ -25,6 +29,9 @@
  *
  *	Readers use DB_TXN_SNAPSHOT on DB_MULTIVERSION databases, so
  *	odmrctl never blocks the daemon and never sees a torn state.
+ *	bodies.db is the exception: bodies are written once and deleted
+ *	once, and multiversion copies of a 50 MB body's pages would not fit
+ *	in the cache; body reads take ordinary short read locks.
  *
  *	Crash safety: every process opens with DB_REGISTER | DB_RECOVER,
  *	so recovery runs exactly when a process died holding the
@@ -67,11 +74,12 @@
 #include "xmalloc.h"
 
 #define BDB_CHUNK		(64 * 1024)	/* body bytes per record */
+#define BDB_PAGESIZE		4096
 #define BDB_CACHE_DEFAULT	(64ULL * 1024 * 1024)
 #define BDB_LOG_BUFFER		(4 * 1024 * 1024)
 #define BDB_LOG_FILE_MAX	(32 * 1024 * 1024)
 #define BDB_LOCK_TIMEOUT_US	(5 * 1000 * 1000)
-#define BDB_MAX_LOCKS		20000
+#define BDB_MAX_LOCKS		100000
 #define BDB_THREAD_COUNT	1024
 #define BDB_MAX_RETRIES		50
 #define BDB_BATCH		500		/* messages per domain_op txn */
@@ -109,6 +117,7 @@ struct bdb {
 	unsigned	 flags;
 	uint64_t	 default_lifetime;
 	uint64_t	 cache_bytes;
+	int		 wrote;		/* this handle committed a write */
 };
 
 /* Store-wide counters kept in meta.db under "stats". */
@@ -209,7 +218,7 @@ bdb_close_handles(struct bdb *b)
 	}
 	for (i = BDB_NDB - 1; i >= 0; i--)
 		if (b->db[i]) {
-			b->db[i]->close(b->db[i], 0);
+			b->db[i]->close(b->db[i], DB_NOSYNC);
 			b->db[i] = NULL;
 		}
 	if (b->env) {
@@ -227,10 +236,17 @@ bdb_open_db(struct bdb *b, enum bdb_db which, int create)
 
 	if ((rc = db_create(&db, b->env, 0)) != 0)
 		return rc;
-	if (which == BDB_BODIES)
-		db->set_pagesize(db, 16 * 1024);
+	/*
+	 * One database page per file system page: a process killed while
+	 * writing a larger page can leave it half old, half new, and
+	 * recovery trusts the page LSN in its first half. Checksums make
+	 * any torn page that still happens (power loss) detectable.
+	 */
+	db->set_pagesize(db, BDB_PAGESIZE);
+	db->set_flags(db, DB_CHKSUM);
 	rc = db->open(db, NULL, bdb_db_files[which], NULL, DB_BTREE,
-	    DB_AUTO_COMMIT | DB_THREAD | DB_MULTIVERSION |
+	    DB_AUTO_COMMIT | DB_THREAD |
+	    (which == BDB_BODIES ? 0 : DB_MULTIVERSION) |
 	    (create ? DB_CREATE : 0), 0600);
 	if (rc != 0) {
 		db->close(db, 0);
@@ -499,8 +515,12 @@ bdb_close(void **statep)
 
 	if (b == NULL)
 		return;
-	if (b->env)
-		(void)b->env->txn_checkpoint(b->env, 256, 0, 0);
+	/*
+	 * A handle that wrote checkpoints (when enough log has gone by) so
+	 * the next recovery is short; a reader leaves the cache alone.
+	 */
+	if (b->env && b->wrote)
+		(void)b->env->txn_checkpoint(b->env, 1024, 0, 0);
 	bdb_close_handles(b);
 	pthread_rwlock_destroy(&b->lock);
 	free(b);
@@ -524,8 +544,9 @@ bdb_reopen(struct bdb *b, uint64_t seen_gen, struct queue_error *err)
 
 typedef int (*bdb_txn_fn)(struct bdb *, DB_TXN *, void *);
 
-#define BDB_READ	0x01
-#define BDB_WRITE	0x02
+#define BDB_READ	0x01	/* snapshot: no locks on multiversion data */
+#define BDB_WRITE	0x02	/* durable at return */
+#define BDB_LOCKED	0x04	/* a read under ordinary locking */
 
 /*
  * bdb_run - run fn inside one transaction: retry on deadlock and lock
@@ -562,6 +583,8 @@ bdb_run(struct bdb *b, unsigned mode, bdb_txn_fn fn, void *arg,
 				    !(b->flags & QUEUE_OPEN_NOSYNC))
 					rc = b->env->log_flush(b->env, NULL);
 				if (rc == 0) {
+					if (mode == BDB_WRITE)
+						b->wrote = 1;
 					pthread_rwlock_unlock(&b->lock);
 					return QUEUE_OK;
 				}
@@ -768,6 +791,47 @@ bdb_sub(uint64_t a, uint64_t v)
 	return a > v ? a - v : 0;
 }
 
+/* bdb_dq_put - write a domain queue entry: expiry, then the record copy */
+static int
+bdb_dq_put(struct bdb *b, DB_TXN *t, const char *domain,
+    const struct queue_msg *m, uint64_t expiry)
+{
+	unsigned char k[DNAME_MAX + 10];
+	struct buf v;
+	DBT key, val;
+	int rc;
+
+	buf_init(&v);
+	pack_u64(&v, expiry);
+	queue_rec_msg_encode(&v, m);
+	key = bdb_dbt(k, bdb_dq_key(k, domain, m->qid));
+	val = bdb_dbt(v.data, v.len);
+	rc = b->db[BDB_DOMAINQ]->put(b->db[BDB_DOMAINQ], t, &key, &val, 0);
+	buf_release(&v);
+	return rc;
+}
+
+/* bdb_dq_expiry - the expiry of a domain queue entry (DB_NOTFOUND if none) */
+static int
+bdb_dq_expiry(struct bdb *b, DB_TXN *t, const char *domain, uint64_t qid,
+    uint64_t *expiry, u_int32_t flags)
+{
+	unsigned char k[DNAME_MAX + 10], e[8];
+	DBT key, val;
+	int rc;
+
+	key = bdb_dbt(k, bdb_dq_key(k, domain, qid));
+	memset(&val, 0, sizeof(val));
+	val.data = e;
+	val.ulen = sizeof(e);
+	val.dlen = sizeof(e);
+	val.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+	rc = b->db[BDB_DOMAINQ]->get(b->db[BDB_DOMAINQ], t, &key, &val, flags);
+	if (rc == 0)
+		*expiry = val.size == 8 ? unpack_be64(e) : 0;
+	return rc;
+}
+
 /* ---- domains ---- */
 
 struct bdb_dom_arg {
@@ -881,7 +945,7 @@ bdb_dom_oldest(struct bdb *b, DB_TXN *t, struct queue_domain *d)
 	rc = c->get(c, &key, &val, DB_SET_RANGE);
 	if (rc == 0 && key.size == n + 9 && memcmp(k, d->name, n + 1) == 0) {
 		d->oldest = unpack_be64(k + n + 1) >> 24;
-		if (val.size == 8)
+		if (val.size >= 8)
 			d->next_expiry = unpack_be64(val.data);
 	} else if (rc == DB_NOTFOUND || rc == 0)
 		rc = 0;
@@ -1156,13 +1220,7 @@ bdb_enqueue_txn(struct bdb *b, DB_TXN *t, void *arg)
 		goto out;
 	}
 	for (i = 0; i < a->ndoms; i++) {
-		unsigned char e[8];
-
-		key = bdb_dbt(k, bdb_dq_key(k, a->doms[i], m->qid));
-		pack_be64(e, expiry[i]);
-		val = bdb_dbt(e, 8);
-		if ((rc = b->db[BDB_DOMAINQ]->put(b->db[BDB_DOMAINQ], t, &key,
-		    &val, 0)) != 0)
+		if ((rc = bdb_dq_put(b, t, a->doms[i], m, expiry[i])) != 0)
 			goto out;
 		key = bdb_dbt(k, bdb_exp_key(k, expiry[i], m->qid, a->doms[i]));
 		val = bdb_dbt("", 0);
@@ -1277,11 +1335,11 @@ bdb_walk_txn(struct bdb *b, DB_TXN *t, void *arg)
 		op = DB_NEXT;
 		if (key.size != n + 9 || memcmp(k, a->domain, n + 1) != 0)
 			break;
-		rc = bdb_msg_get(b, t, unpack_be64(k + n + 1), &m, 0);
-		if (rc == BDB_APP(QUEUE_NOTFOUND))
-			continue;	/* check reports it */
-		if (rc != 0)
+		if (val.size < 8 || queue_rec_msg_decode((unsigned char *)val.data
+		    + 8, val.size - 8, &m) < 0) {
+			rc = EINVAL;	/* corrupt entry: check reports it */
 			break;
+		}
 		bdb_msg_filter(&m, a->domain, a->flags);
 		crc = m.nrcpt ? a->fn(&m, a->fnarg) : 0;
 		queue_msg_clear(&m);
@@ -1454,8 +1512,8 @@ bdb_has_live(const struct queue_msg *m, const char *domain)
 /*
  * bdb_settle - after recipient states changed: retire the domains that
  * have no live recipient left, and the message when none is left at
- * all; otherwise write the updated record. live_before lists the
- * domains that were live before the change.
+ * all; otherwise write the updated record. The domains still live get
+ * a fresh copy of the record in their queue entry.
  */
 static int
 bdb_settle(struct bdb *b, DB_TXN *t, struct queue_msg *m,
@@ -1464,39 +1522,40 @@ bdb_settle(struct bdb *b, DB_TXN *t, struct queue_msg *m,
 	unsigned char k[DNAME_MAX + 32];
 	size_t i, j;
 	int rc;
-	DBT key, val;
+	DBT key;
 
 	for (i = 0; i < m->nrcpt; i++) {
 		const char *d = m->rcpt[i].domain;
 		struct queue_domain dom;
+		uint64_t exp;
 		int seen = 0;
 
 		for (j = 0; j < i; j++)
 			if (strcmp(m->rcpt[j].domain, d) == 0)
 				seen = 1;
-		if (seen || bdb_has_live(m, d))
+		if (seen)
 			continue;
-		/* is this domain still indexed? then retire it */
-		key = bdb_dbt(k, bdb_dq_key(k, d, m->qid));
-		val = bdb_dbt_malloc();
-		rc = b->db[BDB_DOMAINQ]->get(b->db[BDB_DOMAINQ], t, &key, &val,
-		    DB_RMW);
+		rc = bdb_dq_expiry(b, t, d, m->qid, &exp, DB_RMW);
 		if (rc == DB_NOTFOUND)
-			continue;
+			continue;	/* retired earlier */
 		if (rc != 0)
 			return rc;
-		if (val.size == 8) {
-			uint64_t exp = unpack_be64(val.data);
+		if (bdb_has_live(m, d)) {
+			/* still queued here: refresh the record copy */
+			if ((rc = bdb_dq_put(b, t, d, m, exp)) != 0)
+				return rc;
+			continue;
+		}
+		/* no live recipient left in d: retire the domain's entries */
+		{
 			unsigned char ek[DNAME_MAX + 32];
 			DBT ekey = bdb_dbt(ek, bdb_exp_key(ek, exp, m->qid, d));
 
 			rc = b->db[BDB_EXPIRY]->del(b->db[BDB_EXPIRY], t, &ekey, 0);
-			if (rc != 0 && rc != DB_NOTFOUND) {
-				free(val.data);
+			if (rc != 0 && rc != DB_NOTFOUND)
 				return rc;
-			}
 		}
-		free(val.data);
+		key = bdb_dbt(k, bdb_dq_key(k, d, m->qid));
 		if ((rc = b->db[BDB_DOMAINQ]->del(b->db[BDB_DOMAINQ], t, &key,
 		    0)) != 0)
 			return rc;
@@ -2031,6 +2090,9 @@ struct bdb_check_arg {
 	char		(*names)[DNAME_MAX + 1];
 	uint64_t	*msgs, *bytes;
 	size_t		 ndom, maxdom;
+	/* bodies to look at again after the snapshot */
+	uint64_t	*suspect;
+	size_t		 nsuspect, maxsuspect;
 };
 
 /* bdb_problem - report one inconsistency */
@@ -2093,6 +2155,106 @@ bdb_check_exists(DB *db, DB_TXN *t, const void *k, size_t n, uint64_t *val8)
 	return rc;
 }
 
+/* bdb_suspect - remember a body to recheck after the snapshot */
+static void
+bdb_suspect(struct bdb_check_arg *a, uint64_t qid)
+{
+	if (a->nsuspect == a->maxsuspect) {
+		a->maxsuspect = a->maxsuspect ? a->maxsuspect * 2 : 16;
+		a->suspect = xreallocarray(a->suspect, a->maxsuspect, 8);
+	}
+	a->suspect[a->nsuspect++] = qid;
+}
+
+/*
+ * bdb_check_body - the chunks of qid must be numbered from 0 without a
+ * gap and add up to size; with size UINT64_MAX there must be none.
+ * Returns 0, BDB_APP(QUEUE_INVALID) with why filled in, or a DB error.
+ */
+static int
+bdb_check_body(struct bdb *b, DB_TXN *t, uint64_t qid, uint64_t size,
+    u_int32_t cflags, char *why, size_t whylen)
+{
+	unsigned char bk[12];
+	DBC *bc;
+	DBT bkey, bval;
+	uint64_t got = 0;
+	uint32_t expect = 0;
+	int rc, gap = 0;
+	u_int32_t op = DB_SET_RANGE;
+
+	if ((rc = b->db[BDB_BODIES]->cursor(b->db[BDB_BODIES], t, &bc,
+	    cflags)) != 0)
+		return rc;
+	pack_be64(bk, qid);
+	memset(bk + 8, 0, 4);
+	memset(&bkey, 0, sizeof(bkey));
+	bkey.data = bk;
+	bkey.size = 12;
+	bkey.ulen = sizeof(bk);
+	bkey.flags = DB_DBT_USERMEM;
+	memset(&bval, 0, sizeof(bval));
+	bval.flags = DB_DBT_PARTIAL;	/* sizes only */
+	while ((rc = bc->get(bc, &bkey, &bval, op)) == 0) {
+		DBT full;
+
+		op = DB_NEXT;
+		if (bkey.size != 12 || unpack_be64(bk) != qid)
+			break;
+		if ((((uint32_t)bk[8] << 24) | ((uint32_t)bk[9] << 16) |
+		    ((uint32_t)bk[10] << 8) | bk[11]) != expect++)
+			gap = 1;
+		/* a partial read of zero bytes does not report the size */
+		memset(&full, 0, sizeof(full));
+		if ((rc = bc->get(bc, &bkey, &full, DB_CURRENT)) != 0)
+			break;
+		got += full.size;
+	}
+	bc->close(bc);
+	if (rc != 0 && rc != DB_NOTFOUND && rc != DB_BUFFER_SMALL)
+		return rc;
+	if (size == UINT64_MAX) {
+		if (expect == 0)
+			return 0;
+		if (why)
+			snprintf(why, whylen, "orphan body");
+		return BDB_APP(QUEUE_INVALID);
+	}
+	if (expect == 0 || gap || got != size) {
+		if (why)
+			snprintf(why, whylen, expect == 0 ? "body missing" :
+			    gap ? "body chunk missing" : "body is %" PRIu64
+			    " bytes, record says %" PRIu64, got, size);
+		return BDB_APP(QUEUE_INVALID);
+	}
+	return 0;
+}
+
+struct bdb_recheck_arg {
+	uint64_t	 qid;
+	char		 why[128];
+};
+
+/* bdb_recheck_txn - one suspect body, under ordinary locking */
+static int
+bdb_recheck_txn(struct bdb *b, DB_TXN *t, void *arg)
+{
+	struct bdb_recheck_arg *r = arg;
+	struct queue_msg m;
+	uint64_t size = UINT64_MAX;
+	int rc;
+
+	r->why[0] = '\0';
+	rc = bdb_msg_get(b, t, r->qid, &m, 0);
+	if (rc == 0) {
+		size = m.size;
+		queue_msg_clear(&m);
+	} else if (rc != BDB_APP(QUEUE_NOTFOUND))
+		return rc;
+	rc = bdb_check_body(b, t, r->qid, size, 0, r->why, sizeof(r->why));
+	return rc == BDB_APP(QUEUE_INVALID) ? 0 : rc;
+}
+
 /* bdb_check_txn - cross-check every table against the others */
 static int
 bdb_check_txn(struct bdb *b, DB_TXN *t, void *arg)
@@ -2142,8 +2304,7 @@ bdb_check_txn(struct bdb *b, DB_TXN *t, void *arg)
 	if ((rc = b->db[BDB_MESSAGES]->cursor(b->db[BDB_MESSAGES], t, &c, 0)) != 0)
 		return rc;
 	while ((rc = c->get(c, &key, &val, DB_NEXT)) == 0) {
-		struct bdb_walk_arg w;
-		uint64_t qid, got = 0;
+		uint64_t qid;
 
 		if (key.size != 8) {
 			bdb_problem(a, "message key of %u bytes", key.size);
@@ -2183,8 +2344,7 @@ bdb_check_txn(struct bdb *b, DB_TXN *t, void *arg)
 				a->msgs[di]++;
 				a->bytes[di] += m.size;
 			}
-			rc = bdb_check_exists(b->db[BDB_DOMAINQ], t, k,
-			    bdb_dq_key(k, dn, qid), &exp);
+			rc = bdb_dq_expiry(b, t, dn, qid, &exp, 0);
 			if (rc == DB_NOTFOUND) {
 				bdb_problem(a, "message %s: missing from the "
 				    "queue of %s", m.id, dn);
@@ -2199,49 +2359,17 @@ bdb_check_txn(struct bdb *b, DB_TXN *t, void *arg)
 			else if (rc != 0)
 				goto fail;
 		}
-		/* the body must add up to the recorded size */
-		memset(&w, 0, sizeof(w));
-		w.qid = qid;
-		w.fnarg = &got;
-		w.chunk_fn = NULL;
-		{
-			unsigned char bk[12];
-			DBC *bc;
-			DBT bkey, bval;
-			uint32_t expect = 0;
-			u_int32_t op = DB_SET_RANGE;
-
-			if ((rc = b->db[BDB_BODIES]->cursor(b->db[BDB_BODIES], t,
-			    &bc, 0)) != 0)
-				goto fail;
-			pack_be64(bk, qid);
-			memset(bk + 8, 0, 4);
-			memset(&bkey, 0, sizeof(bkey));
-			bkey.data = bk;
-			bkey.size = 12;
-			bkey.ulen = sizeof(bk);
-			bkey.flags = DB_DBT_USERMEM;
-			memset(&bval, 0, sizeof(bval));
-			while ((rc = bc->get(bc, &bkey, &bval, op)) == 0) {
-				op = DB_NEXT;
-				if (bkey.size != 12 || unpack_be64(bk) != qid)
-					break;
-				if ((((uint32_t)bk[8] << 24) | ((uint32_t)bk[9] << 16) |
-				    ((uint32_t)bk[10] << 8) | bk[11]) != expect++)
-					bdb_problem(a, "message %s: body chunk "
-					    "missing", m.id);
-				got += bval.size;
-			}
-			bc->close(bc);
-			if (rc != 0 && rc != DB_NOTFOUND && rc != DB_BUFFER_SMALL)
-				goto fail;
-			if (expect == 0)
-				bdb_problem(a, "message %s: body missing", m.id);
-			else if (got != m.size)
-				bdb_problem(a, "message %s: body is %" PRIu64
-				    " bytes, record says %" PRIu64, m.id, got,
-				    m.size);
-		}
+		/*
+		 * The body must add up to the recorded size. bodies.db is
+		 * not multiversion: read it committed (no long read locks)
+		 * and recheck a mismatch once the snapshot is over, since a
+		 * delivery may have removed the message meanwhile.
+		 */
+		rc = bdb_check_body(b, t, qid, m.size, DB_READ_COMMITTED, NULL, 0);
+		if (rc == BDB_APP(QUEUE_INVALID))
+			bdb_suspect(a, qid);
+		else if (rc != 0)
+			goto fail;
 		queue_msg_clear(&m);
 	}
 	c->close(c);
@@ -2280,6 +2408,17 @@ bdb_check_txn(struct bdb *b, DB_TXN *t, void *arg)
 		if (!bdb_has_live(&m, dn))
 			bdb_problem(a, "queue of %s lists %s, which has no "
 			    "live recipient there", dn, m.id);
+		else {
+			struct buf enc;
+
+			buf_init(&enc);
+			queue_rec_msg_encode(&enc, &m);
+			if (val.size != enc.len + 8 || memcmp((unsigned char *)
+			    val.data + 8, enc.data, enc.len) != 0)
+				bdb_problem(a, "queue of %s holds a stale copy "
+				    "of %s", dn, m.id);
+			buf_release(&enc);
+		}
 		queue_msg_clear(&m);
 	}
 	c->close(c);
@@ -2292,6 +2431,7 @@ bdb_check_txn(struct bdb *b, DB_TXN *t, void *arg)
 	while ((rc = c->get(c, &key, &val, DB_NEXT)) == 0) {
 		const unsigned char *kp = key.data;
 		char dn[DNAME_MAX + 1];
+		uint64_t exp = 0;
 		int r2;
 
 		if (key.size < 17 || key.size > 16 + DNAME_MAX) {
@@ -2300,11 +2440,13 @@ bdb_check_txn(struct bdb *b, DB_TXN *t, void *arg)
 		}
 		memcpy(dn, kp + 16, key.size - 16);
 		dn[key.size - 16] = '\0';
-		r2 = bdb_check_exists(b->db[BDB_DOMAINQ], t, k,
-		    bdb_dq_key(k, dn, unpack_be64(kp + 8)), NULL);
+		r2 = bdb_dq_expiry(b, t, dn, unpack_be64(kp + 8), &exp, 0);
 		if (r2 == DB_NOTFOUND)
 			bdb_problem(a, "expiry entry for %s without a queue "
 			    "entry", dn);
+		else if (r2 == 0 && exp != unpack_be64(kp))
+			bdb_problem(a, "expiry entry for %s disagrees with its "
+			    "queue entry", dn);
 		else if (r2 != 0) {
 			rc = r2;
 			break;
@@ -2315,7 +2457,8 @@ bdb_check_txn(struct bdb *b, DB_TXN *t, void *arg)
 		return rc;
 
 	/* bodies without a message */
-	if ((rc = b->db[BDB_BODIES]->cursor(b->db[BDB_BODIES], t, &c, 0)) != 0)
+	if ((rc = b->db[BDB_BODIES]->cursor(b->db[BDB_BODIES], t, &c,
+	    DB_READ_COMMITTED)) != 0)
 		return rc;
 	val.flags = DB_DBT_PARTIAL;
 	{
@@ -2335,12 +2478,9 @@ bdb_check_txn(struct bdb *b, DB_TXN *t, void *arg)
 			last = qid;
 			pack_be64(k, qid);
 			r2 = bdb_check_exists(b->db[BDB_MESSAGES], t, k, 8, NULL);
-			if (r2 == DB_NOTFOUND) {
-				char id[QUEUE_ID_LEN + 1];
-
-				queue_id_format(qid, id);
-				bdb_problem(a, "orphan body of %s", id);
-			} else if (r2 != 0) {
+			if (r2 == DB_NOTFOUND)
+				bdb_suspect(a, qid);	/* or enqueued since */
+			else if (r2 != 0) {
 				rc = r2;
 				break;
 			}
@@ -2383,9 +2523,21 @@ bdb_check(void *state, queue_problem_fn fn, void *fnarg, uint64_t *nproblems,
 {
 	struct bdb_check_arg a = { .fn = fn, .fnarg = fnarg };
 	enum queue_status st;
+	size_t i;
 
 	st = bdb_run(state, BDB_READ, bdb_check_txn, &a, "check", err);
+	for (i = 0; st == QUEUE_OK && i < a.nsuspect; i++) {
+		struct bdb_recheck_arg r = { .qid = a.suspect[i] };
+		char id[QUEUE_ID_LEN + 1];
+
+		st = bdb_run(state, BDB_LOCKED, bdb_recheck_txn, &r, "check", err);
+		if (st == QUEUE_OK && r.why[0]) {
+			queue_id_format(r.qid, id);
+			bdb_problem(&a, "message %s: %s", id, r.why);
+		}
+	}
 	*nproblems = a.problems;
+	free(a.suspect);
 	free(a.names);
 	free(a.msgs);
 	free(a.bytes);
