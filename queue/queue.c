@@ -467,7 +467,7 @@ queue_stats(struct queue *q, struct queue_stats *s, struct queue_error *err)
 	return q->be->stats(q->state, s, err);
 }
 
-/* queue_check - full consistency check of one snapshot */
+/* queue_check - full consistency check, batch by batch */
 enum queue_status
 queue_check(struct queue *q, queue_problem_fn fn, void *arg,
     uint64_t *nproblems, struct queue_error *err)

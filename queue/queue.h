@@ -12,10 +12,11 @@
  *
  *	Every write is one transaction. A write that returns QUEUE_OK is on
  *	stable storage (the log has been flushed); concurrent writers share
- *	log flushes (group commit). Readers see a consistent snapshot and
- *	never block writers. Several processes may have the store open at
- *	once; a process that dies (even by SIGKILL) is detected and its
- *	locks and transactions are reclaimed.
+ *	log flushes (group commit). Readers see every record whole, at
+ *	read-committed isolation, and long reads go in short batches, so
+ *	no reader can stall a writer. Several processes may have the store
+ *	open at once; a process that dies (even by SIGKILL) is detected and
+ *	its locks and transactions are reclaimed.
  *
  *	A message is stored once, whatever the number of customer domains
  *	its recipients fall into. Each recipient carries the customer domain

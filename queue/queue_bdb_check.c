@@ -111,100 +111,86 @@ bdb_stats(void *state, struct queue_stats *out, struct queue_error *err)
 	return QUEUE_OK;
 }
 
+/*
+ * The check never holds one long transaction: that would either block
+ * the daemon's writers (locks) or make them keep old page versions
+ * until the cache fills (snapshot). It walks each table in batches of
+ * BDB_BATCH entries, each batch in its own short transaction under
+ * ordinary locking, and checks every entry against the other tables
+ * inside that transaction. So each verdict is exact for the moment it
+ * was made, whatever the daemon does meanwhile. Counters are recounted
+ * per domain, each domain in one transaction.
+ */
 struct bdb_check_arg {
 	queue_problem_fn fn;
 	void		*fnarg;
 	uint64_t	 problems;
-	/* recomputed per-domain counters, in domain-name order */
+	/* batch position, per table */
+	unsigned char	 after[DNAME_MAX + 32];
+	size_t		 afterlen;
+	unsigned char	 last[DNAME_MAX + 32];
+	size_t		 lastlen;
+	int		 more;
+	/* problems found in the current batch, reported after commit */
+	char		(*found)[256];
+	size_t		 nfound, maxfound;
+	/* domain names, for the per-domain recount */
 	char		(*names)[DNAME_MAX + 1];
-	uint64_t	*msgs, *bytes;
-	size_t		 ndom, maxdom;
-	/* bodies to look at again after the snapshot */
-	uint64_t	*suspect;
-	size_t		 nsuspect, maxsuspect;
+	size_t		 nnames, maxnames;
+	size_t		 names_mark;	/* nnames before this batch */
+	const char	*domain;	/* the domain being recounted */
 };
 
-/* bdb_problem - report one inconsistency */
+/* bdb_problem - note one inconsistency of the current batch */
 static void
 bdb_problem(struct bdb_check_arg *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* bdb_problem - report one inconsistency */
+/* bdb_problem - note one inconsistency of the current batch */
 static void
 bdb_problem(struct bdb_check_arg *a, const char *fmt, ...)
 {
-	char text[512];
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	a->problems++;
-	if (a->fn)
-		a->fn(text, a->fnarg);
-}
-
-/* bdb_check_dom_index - position of a domain in the recomputed table */
-static ssize_t
-bdb_check_dom_index(struct bdb_check_arg *a, const char *name)
-{
-	size_t lo = 0, hi = a->ndom;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(a->names[mid], name);
-
-		if (c == 0)
-			return (ssize_t)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (a->nfound == a->maxfound) {
+		a->maxfound = a->maxfound ? a->maxfound * 2 : 16;
+		a->found = xreallocarray(a->found, a->maxfound,
+		    sizeof(*a->found));
 	}
-	return -1;
+	va_start(ap, fmt);
+	vsnprintf(a->found[a->nfound++], sizeof(a->found[0]), fmt, ap);
+	va_end(ap);
 }
 
-/* bdb_check_exists - does key exist in db? */
+/* bdb_check_id - print a qid for a problem text */
+static const char *
+bdb_check_id(uint64_t qid, char buf[QUEUE_ID_LEN + 1])
+{
+	queue_id_format(qid, buf);
+	return buf;
+}
+
+/* bdb_check_exists - does key exist in db? (no data read) */
 static int
-bdb_check_exists(DB *db, DB_TXN *t, const void *k, size_t n, uint64_t *val8)
+bdb_check_exists(DB *db, DB_TXN *t, const void *k, size_t n)
 {
 	DBT key = bdb_dbt(k, n), val;
-	unsigned char v[8];
-	int rc;
 
 	memset(&val, 0, sizeof(val));
-	val.data = v;
-	val.ulen = sizeof(v);
-	val.flags = DB_DBT_USERMEM;
-	rc = db->get(db, t, &key, &val, 0);
-	if (rc == 0 && val8 && val.size == 8)
-		*val8 = unpack_be64(v);
-	if (rc == DB_BUFFER_SMALL)
-		rc = 0;
-	return rc;
-}
-
-/* bdb_suspect - remember a body to recheck after the snapshot */
-static void
-bdb_suspect(struct bdb_check_arg *a, uint64_t qid)
-{
-	if (a->nsuspect == a->maxsuspect) {
-		a->maxsuspect = a->maxsuspect ? a->maxsuspect * 2 : 16;
-		a->suspect = xreallocarray(a->suspect, a->maxsuspect, 8);
-	}
-	a->suspect[a->nsuspect++] = qid;
+	val.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;
+	return db->get(db, t, &key, &val, 0);
 }
 
 /*
  * bdb_check_body - the chunks of qid must be numbered from 0 without a
- * gap and add up to size; with size UINT64_MAX there must be none.
- * Returns 0, BDB_APP(QUEUE_INVALID) with why filled in, or a DB error.
+ * gap and add up to size. Returns 0 or a DB error; problems are noted.
  */
 static int
-bdb_check_body(struct bdb *b, DB_TXN *t, uint64_t qid, uint64_t size,
-    u_int32_t cflags, char *why, size_t whylen)
+bdb_check_body(struct bdb *b, DB_TXN *t, struct bdb_check_arg *a,
+    uint64_t qid, uint64_t size)
 {
 	unsigned char bk[12];
+	char id[QUEUE_ID_LEN + 1];
 	DBC *bc;
 	DBT bkey, bval;
 	uint64_t got = 0;
@@ -212,8 +198,7 @@ bdb_check_body(struct bdb *b, DB_TXN *t, uint64_t qid, uint64_t size,
 	int rc, gap = 0;
 	u_int32_t op = DB_SET_RANGE;
 
-	if ((rc = b->db[BDB_BODIES]->cursor(b->db[BDB_BODIES], t, &bc,
-	    cflags)) != 0)
+	if ((rc = b->db[BDB_BODIES]->cursor(b->db[BDB_BODIES], t, &bc, 0)) != 0)
 		return rc;
 	pack_be64(bk, qid);
 	memset(bk + 8, 0, 4);
@@ -223,116 +208,224 @@ bdb_check_body(struct bdb *b, DB_TXN *t, uint64_t qid, uint64_t size,
 	bkey.ulen = sizeof(bk);
 	bkey.flags = DB_DBT_USERMEM;
 	memset(&bval, 0, sizeof(bval));
-	bval.flags = DB_DBT_PARTIAL;	/* sizes only */
 	while ((rc = bc->get(bc, &bkey, &bval, op)) == 0) {
-		DBT full;
-
 		op = DB_NEXT;
 		if (bkey.size != 12 || unpack_be64(bk) != qid)
 			break;
 		if ((((uint32_t)bk[8] << 24) | ((uint32_t)bk[9] << 16) |
 		    ((uint32_t)bk[10] << 8) | bk[11]) != expect++)
 			gap = 1;
-		/* a partial read of zero bytes does not report the size */
-		memset(&full, 0, sizeof(full));
-		if ((rc = bc->get(bc, &bkey, &full, DB_CURRENT)) != 0)
-			break;
-		got += full.size;
+		got += bval.size;	/* reading it also verifies checksums */
 	}
 	bc->close(bc);
 	if (rc != 0 && rc != DB_NOTFOUND && rc != DB_BUFFER_SMALL)
 		return rc;
-	if (size == UINT64_MAX) {
-		if (expect == 0)
-			return 0;
-		if (why)
-			snprintf(why, whylen, "orphan body");
-		return BDB_APP(QUEUE_INVALID);
-	}
-	if (expect == 0 || gap || got != size) {
-		if (why)
-			snprintf(why, whylen, expect == 0 ? "body missing" :
-			    gap ? "body chunk missing" : "body is %" PRIu64
-			    " bytes, record says %" PRIu64, got, size);
-		return BDB_APP(QUEUE_INVALID);
-	}
+	bdb_check_id(qid, id);
+	if (expect == 0)
+		bdb_problem(a, "message %s: body missing", id);
+	else if (gap)
+		bdb_problem(a, "message %s: body chunk missing", id);
+	else if (got != size)
+		bdb_problem(a, "message %s: body is %" PRIu64 " bytes, record "
+		    "says %" PRIu64, id, got, size);
 	return 0;
 }
 
-struct bdb_recheck_arg {
-	uint64_t	 qid;
-	char		 why[128];
-};
-
-/* bdb_recheck_txn - one suspect body, under ordinary locking */
+/* bdb_check_msg - one message against the indexes, domains and body */
 static int
-bdb_recheck_txn(struct bdb *b, DB_TXN *t, void *arg)
+bdb_check_msg(struct bdb *b, DB_TXN *t, struct bdb_check_arg *a,
+    const struct queue_msg *m)
 {
-	struct bdb_recheck_arg *r = arg;
-	struct queue_msg m;
-	uint64_t size = UINT64_MAX;
-	int rc;
-
-	r->why[0] = '\0';
-	rc = bdb_msg_get(b, t, r->qid, &m, 0);
-	if (rc == 0) {
-		size = m.size;
-		queue_msg_clear(&m);
-	} else if (rc != BDB_APP(QUEUE_NOTFOUND))
-		return rc;
-	rc = bdb_check_body(b, t, r->qid, size, 0, r->why, sizeof(r->why));
-	return rc == BDB_APP(QUEUE_INVALID) ? 0 : rc;
-}
-
-/* bdb_check_txn - cross-check every table against the others */
-static int
-bdb_check_txn(struct bdb *b, DB_TXN *t, void *arg)
-{
-	struct bdb_check_arg *a = arg;
-	struct bdb_stats s;
-	uint64_t live_msgs = 0, live_bytes = 0, live_rcpts = 0;
 	unsigned char k[DNAME_MAX + 32];
 	struct queue_domain d;
-	struct queue_msg m;
-	DBC *c;
-	DBT key, val;
+	struct buf enc;
 	size_t i, j;
+	int rc = 0;
+
+	if (!bdb_has_live(m, NULL))
+		bdb_problem(a, "message %s has no live recipient", m->id);
+	buf_init(&enc);
+	queue_rec_msg_encode(&enc, m);
+	for (i = 0; i < m->nrcpt && rc == 0; i++) {
+		const char *dn = m->rcpt[i].domain;
+		DBT key, val;
+		int dup = 0;
+
+		for (j = 0; j < i; j++)
+			if (strcmp(m->rcpt[j].domain, dn) == 0)
+				dup = 1;
+		if (dup)
+			continue;
+		key = bdb_dbt(k, bdb_dq_key(k, dn, m->qid));
+		val = bdb_dbt_malloc();
+		rc = b->db[BDB_DOMAINQ]->get(b->db[BDB_DOMAINQ], t, &key, &val, 0);
+		if (rc == DB_NOTFOUND) {
+			rc = 0;
+			if (bdb_has_live(m, dn))
+				bdb_problem(a, "message %s: missing from the "
+				    "queue of %s", m->id, dn);
+			continue;
+		}
+		if (rc != 0)
+			break;
+		if (!bdb_has_live(m, dn))
+			bdb_problem(a, "queue of %s lists %s, which has no live "
+			    "recipient there", dn, m->id);
+		else if (val.size != enc.len + 8 || memcmp((unsigned char *)
+		    val.data + 8, enc.data, enc.len) != 0)
+			bdb_problem(a, "queue of %s holds a stale copy of %s",
+			    dn, m->id);
+		if (val.size >= 8) {
+			uint64_t exp = unpack_be64(val.data);
+
+			rc = bdb_check_exists(b->db[BDB_EXPIRY], t, k,
+			    bdb_exp_key(k, exp, m->qid, dn));
+			if (rc == DB_NOTFOUND) {
+				rc = 0;
+				bdb_problem(a, "message %s: missing from the "
+				    "expiry index for %s", m->id, dn);
+			}
+		}
+		free(val.data);
+		if (rc != 0)
+			break;
+		rc = bdb_dom_get(b, t, dn, &d, 0);
+		if (rc == BDB_APP(QUEUE_NOTFOUND)) {
+			rc = 0;
+			bdb_problem(a, "message %s: domain %s does not exist",
+			    m->id, dn);
+		} else if (rc == EINVAL) {
+			rc = 0;		/* reported by the domain pass */
+		} else if (rc == 0)
+			queue_domain_clear(&d);
+	}
+	buf_release(&enc);
+	if (rc == 0)
+		rc = bdb_check_body(b, t, a, m->qid, m->size);
+	return rc;
+}
+
+/* bdb_check_cursor - open a cursor positioned for the next batch */
+static int
+bdb_check_cursor(struct bdb *b, DB_TXN *t, enum bdb_db which,
+    struct bdb_check_arg *a, DBC **cp, DBT *key, unsigned char *kbuf,
+    size_t kmax, u_int32_t *op)
+{
 	int rc;
 
-	a->problems = 0;
-	a->ndom = 0;
-	/* domains: load names, check records */
-	if ((rc = b->db[BDB_DOMAINS]->cursor(b->db[BDB_DOMAINS], t, &c, 0)) != 0)
+	if ((rc = b->db[which]->cursor(b->db[which], t, cp, 0)) != 0)
 		return rc;
-	memset(&key, 0, sizeof(key));
+	memset(key, 0, sizeof(*key));
+	memcpy(kbuf, a->after, a->afterlen);
+	key->data = kbuf;
+	key->size = (u_int32_t)a->afterlen;
+	key->ulen = (u_int32_t)kmax;
+	key->flags = DB_DBT_USERMEM;
+	*op = a->afterlen ? DB_SET_RANGE : DB_FIRST;
+	a->nfound = 0;
+	a->more = 0;
+	a->lastlen = a->afterlen;
+	memcpy(a->last, a->after, a->afterlen);
+	return 0;
+}
+
+/* bdb_check_next - step a batch cursor; 1 to go on, 0 at batch end */
+static int
+bdb_check_next(struct bdb_check_arg *a, DBC *c, DBT *key, DBT *val,
+    u_int32_t *op, size_t *seen, int *rc)
+{
+	for (;;) {
+		*rc = c->get(c, key, val, *op);
+		*op = DB_NEXT;
+		if (*rc != 0)
+			return 0;
+		if (a->afterlen && key->size == a->afterlen &&
+		    memcmp(key->data, a->after, a->afterlen) == 0)
+			continue;	/* where the last batch stopped */
+		if (*seen == BDB_BATCH) {
+			a->more = 1;
+			return 0;
+		}
+		(*seen)++;
+		if (key->size <= sizeof(a->last)) {
+			memcpy(a->last, key->data, key->size);
+			a->lastlen = key->size;
+		}
+		return 1;
+	}
+}
+
+/* bdb_check_end - common end of a batch transaction */
+static int
+bdb_check_end(DBC *c, int rc)
+{
+	c->close(c);
+	if (rc == DB_NOTFOUND)
+		return 0;
+	return rc;
+}
+
+/* bdb_check_domains_txn - domain records decode; remember the names */
+static int
+bdb_check_domains_txn(struct bdb *b, DB_TXN *t, void *arg)
+{
+	struct bdb_check_arg *a = arg;
+	unsigned char kb[DNAME_MAX + 32];
+	struct queue_domain d;
+	size_t seen = 0;
+	DBC *c;
+	DBT key, val;
+	u_int32_t op;
+	int rc;
+
+	if ((rc = bdb_check_cursor(b, t, BDB_DOMAINS, a, &c, &key, kb,
+	    sizeof(kb), &op)) != 0)
+		return rc;
 	memset(&val, 0, sizeof(val));
-	while ((rc = c->get(c, &key, &val, DB_NEXT)) == 0) {
-		if (queue_rec_dom_decode(val.data, val.size, &d) < 0) {
+	a->nnames = a->names_mark;	/* a retried batch starts over */
+	while (bdb_check_next(a, c, &key, &val, &op, &seen, &rc)) {
+		if (queue_rec_dom_decode(val.data, val.size, &d) < 0 ||
+		    key.size != strlen(d.name) ||
+		    memcmp(key.data, d.name, key.size) != 0) {
 			bdb_problem(a, "domain record '%.*s' is corrupt",
 			    (int)(key.size > 64 ? 64 : key.size),
 			    (char *)key.data);
 			continue;
 		}
-		if (a->ndom == a->maxdom) {
-			a->maxdom = a->maxdom ? a->maxdom * 2 : 64;
-			a->names = xreallocarray(a->names, a->maxdom,
+		if (a->nnames == a->maxnames) {
+			a->maxnames = a->maxnames ? a->maxnames * 2 : 64;
+			a->names = xreallocarray(a->names, a->maxnames,
 			    sizeof(*a->names));
-			a->msgs = xreallocarray(a->msgs, a->maxdom, 8);
-			a->bytes = xreallocarray(a->bytes, a->maxdom, 8);
 		}
-		strlcpy(a->names[a->ndom], d.name, sizeof(a->names[0]));
-		a->msgs[a->ndom] = a->bytes[a->ndom] = 0;
-		a->ndom++;
+		strlcpy(a->names[a->nnames++], d.name, sizeof(a->names[0]));
 		queue_domain_clear(&d);
 	}
-	c->close(c);
-	if (rc != DB_NOTFOUND)
-		return rc;
+	if (rc == DB_BUFFER_SMALL) {
+		bdb_problem(a, "domain key longer than any domain name");
+		rc = EINVAL;
+	}
+	return bdb_check_end(c, rc);
+}
 
-	/* messages: decode, body, index entries */
-	if ((rc = b->db[BDB_MESSAGES]->cursor(b->db[BDB_MESSAGES], t, &c, 0)) != 0)
+/* bdb_check_messages_txn - each message against everything it implies */
+static int
+bdb_check_messages_txn(struct bdb *b, DB_TXN *t, void *arg)
+{
+	struct bdb_check_arg *a = arg;
+	unsigned char kb[DNAME_MAX + 32];
+	char id[QUEUE_ID_LEN + 1];
+	struct queue_msg m;
+	size_t seen = 0;
+	DBC *c;
+	DBT key, val;
+	u_int32_t op;
+	int rc;
+
+	if ((rc = bdb_check_cursor(b, t, BDB_MESSAGES, a, &c, &key, kb,
+	    sizeof(kb), &op)) != 0)
 		return rc;
-	while ((rc = c->get(c, &key, &val, DB_NEXT)) == 0) {
+	memset(&val, 0, sizeof(val));
+	while (bdb_check_next(a, c, &key, &val, &op, &seen, &rc)) {
 		uint64_t qid;
 
 		if (key.size != 8) {
@@ -342,233 +435,316 @@ bdb_check_txn(struct bdb *b, DB_TXN *t, void *arg)
 		qid = unpack_be64(key.data);
 		if (queue_rec_msg_decode(val.data, val.size, &m) < 0 ||
 		    m.qid != qid) {
-			char id[QUEUE_ID_LEN + 1];
-
-			queue_id_format(qid, id);
-			bdb_problem(a, "message %s: record is corrupt", id);
+			bdb_problem(a, "message %s: record is corrupt",
+			    bdb_check_id(qid, id));
 			continue;
 		}
-		if (!bdb_has_live(&m, NULL))
-			bdb_problem(a, "message %s has no live recipient", m.id);
-		live_msgs++;
-		live_bytes += m.size;
-		for (i = 0; i < m.nrcpt; i++)
-			if (queue_rcpt_live(m.rcpt[i].state))
-				live_rcpts++;
-		for (i = 0; i < m.nrcpt; i++) {
-			const char *dn = m.rcpt[i].domain;
-			int dup = 0;
-			uint64_t exp = 0;
-			ssize_t di;
-
-			for (j = 0; j < i; j++)
-				if (strcmp(m.rcpt[j].domain, dn) == 0)
-					dup = 1;
-			if (dup || !bdb_has_live(&m, dn))
-				continue;
-			if ((di = bdb_check_dom_index(a, dn)) < 0)
-				bdb_problem(a, "message %s: domain %s does not "
-				    "exist", m.id, dn);
-			else {
-				a->msgs[di]++;
-				a->bytes[di] += m.size;
-			}
-			rc = bdb_dq_expiry(b, t, dn, qid, &exp, 0);
-			if (rc == DB_NOTFOUND) {
-				bdb_problem(a, "message %s: missing from the "
-				    "queue of %s", m.id, dn);
-				continue;
-			} else if (rc != 0)
-				goto fail;
-			rc = bdb_check_exists(b->db[BDB_EXPIRY], t, k,
-			    bdb_exp_key(k, exp, qid, dn), NULL);
-			if (rc == DB_NOTFOUND)
-				bdb_problem(a, "message %s: missing from the "
-				    "expiry index for %s", m.id, dn);
-			else if (rc != 0)
-				goto fail;
-		}
-		/*
-		 * The body must add up to the recorded size. bodies.db is
-		 * not multiversion: read it committed (no long read locks)
-		 * and recheck a mismatch once the snapshot is over, since a
-		 * delivery may have removed the message meanwhile.
-		 */
-		rc = bdb_check_body(b, t, qid, m.size, DB_READ_COMMITTED, NULL, 0);
-		if (rc == BDB_APP(QUEUE_INVALID))
-			bdb_suspect(a, qid);
-		else if (rc != 0)
-			goto fail;
+		rc = bdb_check_msg(b, t, a, &m);
 		queue_msg_clear(&m);
+		if (rc != 0)
+			break;
 	}
-	c->close(c);
-	if (rc != DB_NOTFOUND)
-		return rc;
+	return bdb_check_end(c, rc);
+}
 
-	/* domainq: every entry points to a live message of that domain */
-	if ((rc = b->db[BDB_DOMAINQ]->cursor(b->db[BDB_DOMAINQ], t, &c, 0)) != 0)
-		return rc;
-	while ((rc = c->get(c, &key, &val, DB_NEXT)) == 0) {
-		const unsigned char *kp = key.data;
-		const unsigned char *nul = memchr(kp, '\0', key.size);
-		char dn[DNAME_MAX + 1];
-		uint64_t qid;
+/* bdb_check_domainq_txn - each queue entry names a live message there */
+static int
+bdb_check_domainq_txn(struct bdb *b, DB_TXN *t, void *arg)
+{
+	struct bdb_check_arg *a = arg;
+	unsigned char kb[DNAME_MAX + 32], mk[8];
+	char id[QUEUE_ID_LEN + 1];
+	size_t seen = 0;
+	DBC *c;
+	DBT key, val;
+	u_int32_t op;
+	int rc, r2;
 
-		if (nul == NULL || (size_t)(nul - kp) + 9 != key.size ||
-		    (size_t)(nul - kp) > DNAME_MAX) {
+	if ((rc = bdb_check_cursor(b, t, BDB_DOMAINQ, a, &c, &key, kb,
+	    sizeof(kb), &op)) != 0)
+		return rc;
+	memset(&val, 0, sizeof(val));
+	val.flags = DB_DBT_PARTIAL;	/* keys are enough here */
+	while (bdb_check_next(a, c, &key, &val, &op, &seen, &rc)) {
+		const unsigned char *nul = memchr(kb, '\0', key.size);
+
+		if (nul == NULL || (size_t)(nul - kb) + 9 != key.size) {
 			bdb_problem(a, "malformed domain queue entry");
 			continue;
 		}
-		memcpy(dn, kp, (size_t)(nul - kp) + 1);
-		qid = unpack_be64(nul + 1);
-		rc = bdb_msg_get(b, t, qid, &m, 0);
-		if (rc == BDB_APP(QUEUE_NOTFOUND)) {
-			char id[QUEUE_ID_LEN + 1];
-
-			queue_id_format(qid, id);
-			bdb_problem(a, "queue of %s lists %s, which does not "
-			    "exist", dn, id);
-			continue;
-		}
-		if (rc == EINVAL)
-			continue;	/* reported above */
-		if (rc != 0)
-			break;
-		if (!bdb_has_live(&m, dn))
-			bdb_problem(a, "queue of %s lists %s, which has no "
-			    "live recipient there", dn, m.id);
-		else {
-			struct buf enc;
-
-			buf_init(&enc);
-			queue_rec_msg_encode(&enc, &m);
-			if (val.size != enc.len + 8 || memcmp((unsigned char *)
-			    val.data + 8, enc.data, enc.len) != 0)
-				bdb_problem(a, "queue of %s holds a stale copy "
-				    "of %s", dn, m.id);
-			buf_release(&enc);
-		}
-		queue_msg_clear(&m);
-	}
-	c->close(c);
-	if (rc != DB_NOTFOUND)
-		return rc;
-
-	/* expiry: every entry has its domain queue entry */
-	if ((rc = b->db[BDB_EXPIRY]->cursor(b->db[BDB_EXPIRY], t, &c, 0)) != 0)
-		return rc;
-	while ((rc = c->get(c, &key, &val, DB_NEXT)) == 0) {
-		const unsigned char *kp = key.data;
-		char dn[DNAME_MAX + 1];
-		uint64_t exp = 0;
-		int r2;
-
-		if (key.size < 17 || key.size > 16 + DNAME_MAX) {
-			bdb_problem(a, "malformed expiry entry");
-			continue;
-		}
-		memcpy(dn, kp + 16, key.size - 16);
-		dn[key.size - 16] = '\0';
-		r2 = bdb_dq_expiry(b, t, dn, unpack_be64(kp + 8), &exp, 0);
+		memcpy(mk, nul + 1, 8);
+		r2 = bdb_check_exists(b->db[BDB_MESSAGES], t, mk, 8);
 		if (r2 == DB_NOTFOUND)
-			bdb_problem(a, "expiry entry for %s without a queue "
-			    "entry", dn);
-		else if (r2 == 0 && exp != unpack_be64(kp))
-			bdb_problem(a, "expiry entry for %s disagrees with its "
-			    "queue entry", dn);
+			bdb_problem(a, "queue of %s lists %s, which does not "
+			    "exist", (const char *)kb,
+			    bdb_check_id(unpack_be64(mk), id));
 		else if (r2 != 0) {
 			rc = r2;
 			break;
 		}
 	}
-	c->close(c);
-	if (rc != DB_NOTFOUND)
-		return rc;
+	if (rc == DB_BUFFER_SMALL) {
+		bdb_problem(a, "domain queue key too long");
+		rc = EINVAL;
+	}
+	return bdb_check_end(c, rc);
+}
 
-	/* bodies without a message */
-	if ((rc = b->db[BDB_BODIES]->cursor(b->db[BDB_BODIES], t, &c,
-	    DB_READ_COMMITTED)) != 0)
+/* bdb_check_expiry_txn - each expiry entry matches its queue entry */
+static int
+bdb_check_expiry_txn(struct bdb *b, DB_TXN *t, void *arg)
+{
+	struct bdb_check_arg *a = arg;
+	unsigned char kb[DNAME_MAX + 32];
+	char dn[DNAME_MAX + 1];
+	size_t seen = 0;
+	uint64_t exp = 0;
+	DBC *c;
+	DBT key, val;
+	u_int32_t op;
+	int rc, r2;
+
+	if ((rc = bdb_check_cursor(b, t, BDB_EXPIRY, a, &c, &key, kb,
+	    sizeof(kb), &op)) != 0)
 		return rc;
+	memset(&val, 0, sizeof(val));
+	while (bdb_check_next(a, c, &key, &val, &op, &seen, &rc)) {
+		if (key.size < 17 || key.size > 16 + DNAME_MAX) {
+			bdb_problem(a, "malformed expiry entry");
+			continue;
+		}
+		memcpy(dn, kb + 16, key.size - 16);
+		dn[key.size - 16] = '\0';
+		r2 = bdb_dq_expiry(b, t, dn, unpack_be64(kb + 8), &exp, 0);
+		if (r2 == DB_NOTFOUND)
+			bdb_problem(a, "expiry entry for %s without a queue "
+			    "entry", dn);
+		else if (r2 != 0) {
+			rc = r2;
+			break;
+		} else if (exp != unpack_be64(kb))
+			bdb_problem(a, "expiry entry for %s disagrees with its "
+			    "queue entry", dn);
+	}
+	if (rc == DB_BUFFER_SMALL) {
+		bdb_problem(a, "expiry key too long");
+		rc = EINVAL;
+	}
+	return bdb_check_end(c, rc);
+}
+
+/* bdb_check_bodies_txn - every body belongs to a message */
+static int
+bdb_check_bodies_txn(struct bdb *b, DB_TXN *t, void *arg)
+{
+	struct bdb_check_arg *a = arg;
+	unsigned char kb[DNAME_MAX + 32], mk[8];
+	char id[QUEUE_ID_LEN + 1];
+	size_t seen = 0;
+	uint64_t prev = 0;
+	DBC *c;
+	DBT key, val;
+	u_int32_t op;
+	int rc, r2;
+
+	if ((rc = bdb_check_cursor(b, t, BDB_BODIES, a, &c, &key, kb,
+	    sizeof(kb), &op)) != 0)
+		return rc;
+	memset(&val, 0, sizeof(val));
 	val.flags = DB_DBT_PARTIAL;
-	{
-		uint64_t last = 0;
+	while (bdb_check_next(a, c, &key, &val, &op, &seen, &rc)) {
+		uint64_t qid;
 
-		while ((rc = c->get(c, &key, &val, DB_NEXT)) == 0) {
-			uint64_t qid;
-			int r2;
-
-			if (key.size != 12) {
-				bdb_problem(a, "malformed body key");
-				continue;
-			}
-			qid = unpack_be64(key.data);
-			if (qid == last)
-				continue;
-			last = qid;
-			pack_be64(k, qid);
-			r2 = bdb_check_exists(b->db[BDB_MESSAGES], t, k, 8, NULL);
-			if (r2 == DB_NOTFOUND)
-				bdb_suspect(a, qid);	/* or enqueued since */
-			else if (r2 != 0) {
-				rc = r2;
-				break;
-			}
+		if (key.size != 12) {
+			bdb_problem(a, "malformed body key");
+			continue;
+		}
+		qid = unpack_be64(kb);
+		if (qid == prev)
+			continue;
+		prev = qid;
+		memcpy(mk, kb, 8);
+		r2 = bdb_check_exists(b->db[BDB_MESSAGES], t, mk, 8);
+		if (r2 == DB_NOTFOUND)
+			bdb_problem(a, "orphan body of %s",
+			    bdb_check_id(qid, id));
+		else if (r2 != 0) {
+			rc = r2;
+			break;
 		}
 	}
-	val.flags = 0;
-	c->close(c);
-	if (rc != DB_NOTFOUND)
-		return rc;
-
-	/* counters */
-	for (i = 0; i < a->ndom; i++) {
-		if ((rc = bdb_dom_get(b, t, a->names[i], &d, 0)) != 0)
-			return rc == BDB_APP(QUEUE_NOTFOUND) ? 0 : rc;
-		if (d.messages != a->msgs[i] || d.bytes != a->bytes[i])
-			bdb_problem(a, "domain %s counts %" PRIu64 " messages / %"
-			    PRIu64 " bytes, found %" PRIu64 " / %" PRIu64,
-			    d.name, d.messages, d.bytes, a->msgs[i], a->bytes[i]);
-		queue_domain_clear(&d);
+	if (rc == DB_BUFFER_SMALL) {
+		bdb_problem(a, "body key too long");
+		rc = EINVAL;
 	}
-	if ((rc = bdb_stats_get(b, t, &s, 0)) != 0)
+	return bdb_check_end(c, rc);
+}
+
+/* bdb_check_counts_txn - recount one domain against its counters */
+static int
+bdb_check_counts_txn(struct bdb *b, DB_TXN *t, void *arg)
+{
+	struct bdb_check_arg *a = arg;
+	unsigned char k[DNAME_MAX + 10], v[33];
+	struct queue_domain d;
+	size_t n = strlen(a->domain);
+	uint64_t msgs = 0, bytes = 0;
+	DBC *c;
+	DBT key, val;
+	int rc;
+	u_int32_t op = DB_SET_RANGE;
+
+	a->nfound = 0;
+	rc = bdb_dom_get(b, t, a->domain, &d, 0);
+	if (rc == BDB_APP(QUEUE_NOTFOUND) || rc == EINVAL)
+		return 0;	/* deleted since, or reported already */
+	if (rc != 0)
 		return rc;
-	if (s.messages != live_msgs || s.bytes != live_bytes ||
-	    s.recipients != live_rcpts)
-		bdb_problem(a, "store counts %" PRIu64 " messages / %" PRIu64
-		    " bytes / %" PRIu64 " recipients, found %" PRIu64 " / %"
-		    PRIu64 " / %" PRIu64, s.messages, s.bytes, s.recipients,
-		    live_msgs, live_bytes, live_rcpts);
-	return 0;
-fail:
-	queue_msg_clear(&m);
+	if ((rc = b->db[BDB_DOMAINQ]->cursor(b->db[BDB_DOMAINQ], t, &c, 0)) != 0) {
+		queue_domain_clear(&d);
+		return rc;
+	}
+	memset(&key, 0, sizeof(key));
+	key.data = k;
+	key.size = (u_int32_t)bdb_dq_key(k, a->domain, 0);
+	key.ulen = sizeof(k);
+	key.flags = DB_DBT_USERMEM;
+	/* expiry (8), then the record: version (1), qid, arrival, size */
+	memset(&val, 0, sizeof(val));
+	val.data = v;
+	val.ulen = sizeof(v);
+	val.dlen = sizeof(v);
+	val.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+	while ((rc = c->get(c, &key, &val, op)) == 0) {
+		op = DB_NEXT;
+		if (key.size != n + 9 || memcmp(k, a->domain, n + 1) != 0)
+			break;
+		msgs++;
+		if (val.size == sizeof(v))
+			bytes += unpack_be64(v + 25);
+	}
 	c->close(c);
+	if (rc == DB_NOTFOUND || rc == DB_BUFFER_SMALL)
+		rc = 0;
+	if (rc == 0 && (d.messages != msgs || d.bytes != bytes))
+		bdb_problem(a, "domain %s counts %" PRIu64 " messages / %"
+		    PRIu64 " bytes, found %" PRIu64 " / %" PRIu64, d.name,
+		    d.messages, d.bytes, msgs, bytes);
+	queue_domain_clear(&d);
 	return rc;
 }
 
-/* bdb_check - backend check() */
+/*
+ * bdb_check_totals_txn - the store-wide counters against a recount of
+ * messages.db. This one needs a single transaction over the table; it
+ * reads only the head of each record unless a message has recipients
+ * to count, and it holds read locks for the scan (writers wait for it,
+ * they are not refused).
+ */
+static int
+bdb_check_totals_txn(struct bdb *b, DB_TXN *t, void *arg)
+{
+	struct bdb_check_arg *a = arg;
+	struct bdb_stats s;
+	struct queue_msg m;
+	uint64_t msgs = 0, bytes = 0, rcpts = 0;
+	DBC *c;
+	DBT key, val;
+	size_t i;
+	int rc;
+
+	a->nfound = 0;
+	if ((rc = bdb_stats_get(b, t, &s, 0)) != 0)
+		return rc;
+	if ((rc = b->db[BDB_MESSAGES]->cursor(b->db[BDB_MESSAGES], t, &c, 0)) != 0)
+		return rc;
+	memset(&key, 0, sizeof(key));
+	memset(&val, 0, sizeof(val));
+	while ((rc = c->get(c, &key, &val, DB_NEXT)) == 0) {
+		if (queue_rec_msg_decode(val.data, val.size, &m) < 0)
+			continue;	/* reported by the message pass */
+		msgs++;
+		bytes += m.size;
+		for (i = 0; i < m.nrcpt; i++)
+			if (queue_rcpt_live(m.rcpt[i].state))
+				rcpts++;
+		queue_msg_clear(&m);
+	}
+	c->close(c);
+	if (rc != DB_NOTFOUND)
+		return rc;
+	if (s.messages != msgs || s.bytes != bytes || s.recipients != rcpts)
+		bdb_problem(a, "store counts %" PRIu64 " messages / %" PRIu64
+		    " bytes / %" PRIu64 " recipients, found %" PRIu64 " / %"
+		    PRIu64 " / %" PRIu64, s.messages, s.bytes, s.recipients,
+		    msgs, bytes, rcpts);
+	return 0;
+}
+
+/* bdb_check_report - hand the committed batch's problems to the caller */
+static void
+bdb_check_report(struct bdb_check_arg *a, queue_problem_fn fn, void *fnarg)
+{
+	size_t i;
+
+	for (i = 0; i < a->nfound; i++) {
+		a->problems++;
+		if (fn)
+			fn(a->found[i], fnarg);
+	}
+	a->nfound = 0;
+}
+
+/* bdb_check_table - run one batched pass over a table */
+static enum queue_status
+bdb_check_table(void *state, bdb_txn_fn fn, struct bdb_check_arg *a,
+    queue_problem_fn pfn, void *pfnarg, struct queue_error *err)
+{
+	enum queue_status st;
+
+	a->afterlen = 0;
+	do {
+		a->names_mark = a->nnames;
+		st = bdb_run(state, BDB_LOCKED, fn, a, "check", err);
+		if (st != QUEUE_OK)
+			return st;
+		bdb_check_report(a, pfn, pfnarg);
+		memcpy(a->after, a->last, a->lastlen);
+		a->afterlen = a->lastlen;
+	} while (a->more);
+	return QUEUE_OK;
+}
+
+/* bdb_check - backend check(): every table, batch by batch */
 enum queue_status
 bdb_check(void *state, queue_problem_fn fn, void *fnarg, uint64_t *nproblems,
     struct queue_error *err)
 {
-	struct bdb_check_arg a = { .fn = fn, .fnarg = fnarg };
-	enum queue_status st;
+	static const bdb_txn_fn passes[] = {
+		bdb_check_domains_txn, bdb_check_messages_txn,
+		bdb_check_domainq_txn, bdb_check_expiry_txn,
+		bdb_check_bodies_txn,
+	};
+	struct bdb_check_arg *a = xcalloc(1, sizeof(*a));
+	enum queue_status st = QUEUE_OK;
 	size_t i;
 
-	st = bdb_run(state, BDB_READ, bdb_check_txn, &a, "check", err);
-	for (i = 0; st == QUEUE_OK && i < a.nsuspect; i++) {
-		struct bdb_recheck_arg r = { .qid = a.suspect[i] };
-		char id[QUEUE_ID_LEN + 1];
-
-		st = bdb_run(state, BDB_LOCKED, bdb_recheck_txn, &r, "check", err);
-		if (st == QUEUE_OK && r.why[0]) {
-			queue_id_format(r.qid, id);
-			bdb_problem(&a, "message %s: %s", id, r.why);
-		}
+	for (i = 0; st == QUEUE_OK && i < sizeof(passes) / sizeof(passes[0]); i++)
+		st = bdb_check_table(state, passes[i], a, fn, fnarg, err);
+	for (i = 0; st == QUEUE_OK && i < a->nnames; i++) {
+		a->domain = a->names[i];
+		st = bdb_run(state, BDB_LOCKED, bdb_check_counts_txn, a,
+		    "check", err);
+		bdb_check_report(a, fn, fnarg);
 	}
-	*nproblems = a.problems;
-	free(a.suspect);
-	free(a.names);
-	free(a.msgs);
-	free(a.bytes);
+	if (st == QUEUE_OK) {
+		st = bdb_run(state, BDB_LOCKED, bdb_check_totals_txn, a,
+		    "check", err);
+		bdb_check_report(a, fn, fnarg);
+	}
+	*nproblems = a->problems;
+	free(a->found);
+	free(a->names);
+	free(a);
 	return st;
 }

@@ -203,55 +203,93 @@ bdb_domain_exists(void *state, const char *name, struct queue_error *err)
 }
 
 struct bdb_list_arg {
-	queue_domain_fn	 fn;
-	void		*fnarg;
-	int		 stopped;
+	char		 after[DNAME_MAX + 1];	/* resume past this name */
+	struct queue_domain doms[BDB_BATCH];
+	size_t		 n;
+	int		 more;
 };
 
-/* bdb_domain_list_txn - walk domains.db in name order */
+/* bdb_list_clear - free a batch of domains */
+static void
+bdb_list_clear(struct bdb_list_arg *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		queue_domain_clear(&a->doms[i]);
+	a->n = 0;
+}
+
+/* bdb_domain_list_txn - the next BDB_BATCH domains in name order */
 static int
 bdb_domain_list_txn(struct bdb *b, DB_TXN *t, void *arg)
 {
 	struct bdb_list_arg *a = arg;
-	struct queue_domain d;
+	unsigned char k[DNAME_MAX + 1];
 	DBC *c;
 	DBT key, val;
-	int rc, crc;
+	int rc;
+	u_int32_t op = a->after[0] ? DB_SET_RANGE : DB_FIRST;
 
-	a->stopped = 0;
+	bdb_list_clear(a);
+	a->more = 0;
 	if ((rc = b->db[BDB_DOMAINS]->cursor(b->db[BDB_DOMAINS], t, &c, 0)) != 0)
 		return rc;
 	memset(&key, 0, sizeof(key));
+	key.data = k;
+	key.size = (u_int32_t)strlen(a->after);
+	memcpy(k, a->after, key.size);
+	key.ulen = sizeof(k);
+	key.flags = DB_DBT_USERMEM;
 	memset(&val, 0, sizeof(val));
-	while ((rc = c->get(c, &key, &val, DB_NEXT)) == 0) {
-		if (queue_rec_dom_decode(val.data, val.size, &d) < 0) {
+	while ((rc = c->get(c, &key, &val, op)) == 0) {
+		struct queue_domain *d = &a->doms[a->n];
+
+		op = DB_NEXT;
+		if (a->after[0] && key.size == strlen(a->after) &&
+		    memcmp(k, a->after, key.size) == 0)
+			continue;	/* the one we stopped at */
+		if (a->n == BDB_BATCH) {
+			a->more = 1;
+			break;
+		}
+		if (queue_rec_dom_decode(val.data, val.size, d) < 0) {
 			rc = EINVAL;
 			break;
 		}
-		if ((rc = bdb_dom_oldest(b, t, &d)) != 0) {
-			queue_domain_clear(&d);
+		a->n++;
+		if ((rc = bdb_dom_oldest(b, t, d)) != 0)
 			break;
-		}
-		crc = a->fn(&d, a->fnarg);
-		queue_domain_clear(&d);
-		if (crc != 0) {
-			a->stopped = crc;
-			break;
-		}
 	}
 	c->close(c);
 	return rc == DB_NOTFOUND ? 0 : rc;
 }
 
-/* bdb_domain_list - backend domain_list() */
+/* bdb_domain_list - backend domain_list(): batches, callbacks outside */
 enum queue_status
 bdb_domain_list(void *state, queue_domain_fn fn, void *fnarg,
     struct queue_error *err)
 {
-	struct bdb_list_arg a = { fn, fnarg, 0 };
+	struct bdb_list_arg *a = xcalloc(1, sizeof(*a));
+	enum queue_status st;
+	size_t i;
+	int stop = 0;
 
-	return bdb_run(state, BDB_READ, bdb_domain_list_txn, &a, "domain list",
-	    err);
+	do {
+		st = bdb_run(state, BDB_READ, bdb_domain_list_txn, a,
+		    "domain list", err);
+		if (st != QUEUE_OK)
+			break;
+		for (i = 0; i < a->n && !stop; i++)
+			stop = fn(&a->doms[i], fnarg);
+		if (a->n)
+			strlcpy(a->after, a->doms[a->n - 1].name,
+			    sizeof(a->after));
+		bdb_list_clear(a);
+	} while (a->more && !stop);
+	bdb_list_clear(a);
+	free(a);
+	return st;
 }
 
 /* bdb_domain_del_txn - delete an empty domain record */

@@ -24,9 +24,10 @@
 #define BDB_LOG_BUFFER		(4 * 1024 * 1024)
 #define BDB_LOG_FILE_MAX	(32 * 1024 * 1024)
 #define BDB_LOCK_TIMEOUT_US	(5 * 1000 * 1000)
+#define BDB_WATCHDOG_MS		500
 #define BDB_MAX_LOCKS		100000
 #define BDB_THREAD_COUNT	1024
-#define BDB_MAX_RETRIES		50
+#define BDB_MAX_RETRIES		200
 #define BDB_BATCH		256		/* entries per short read or write txn */
 #define BDB_DEFAULT_LIFETIME	(5 * 86400)
 #define BDB_SEQ_CACHE		32
@@ -58,6 +59,10 @@ struct bdb {
 	uint64_t	 default_lifetime;
 	uint64_t	 cache_bytes;
 	int		 wrote;		/* this handle committed a write */
+	pthread_t	 watchdog;	/* expires lock waits: bdb_watchdog() */
+	pthread_mutex_t	 wd_mu;
+	pthread_cond_t	 wd_cv;
+	int		 wd_stop;
 };
 
 /* Store-wide counters kept in meta.db under "stats". */
@@ -68,7 +73,7 @@ struct bdb_stats {
 
 typedef int (*bdb_txn_fn)(struct bdb *, DB_TXN *, void *);
 
-#define BDB_READ	0x01	/* snapshot: no locks on multiversion data */
+#define BDB_READ	0x01	/* read committed: no lock kept between records */
 #define BDB_WRITE	0x02	/* durable at return */
 #define BDB_LOCKED	0x04	/* a read under ordinary locking */
 

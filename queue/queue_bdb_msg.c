@@ -40,7 +40,6 @@ struct bdb_enq_arg {
 	char		(*doms)[DNAME_MAX + 1];
 	size_t		 ndoms;
 	struct queue_error *err;
-	int		 read_failed;
 };
 
 /* bdb_domcmp - qsort helper for domain names */
@@ -50,29 +49,17 @@ bdb_domcmp(const void *x, const void *y)
 	return strcmp((const char *)x, (const char *)y);
 }
 
-/* bdb_enqueue_txn - write envelope, body, indexes and counters at once */
+/* bdb_body_put - store the body in chunks; returns its size in *sizep */
 static int
-bdb_enqueue_txn(struct bdb *b, DB_TXN *t, void *arg)
+bdb_body_put(struct bdb *b, DB_TXN *t, struct bdb_enq_arg *a, uint64_t qid,
+    uint64_t *sizep)
 {
-	struct bdb_enq_arg *a = arg;
-	struct queue_msg *m = a->m;
-	struct bdb_stats s;
-	unsigned char k[DNAME_MAX + 32], ck[12];
-	struct queue_domain *dom;
-	uint64_t size = 0, *expiry;
+	unsigned char ck[12];
+	uint64_t size = 0;
 	uint32_t chunkno = 0;
-	db_seq_t seq;
-	size_t i;
-	int rc = 0;
 	DBT key, val;
+	int rc;
 
-	if ((rc = b->seq->get(b->seq, NULL, 1, &seq, 0)) != 0)
-		return rc;
-	m->arrival = bdb_now();
-	m->qid = (m->arrival << 24) | ((uint64_t)seq & 0xffffff);
-	queue_id_format(m->qid, m->id);
-
-	/* the body, chunk by chunk, inside this transaction */
 	for (;;) {
 		size_t fill = 0;
 		ssize_t n;
@@ -81,7 +68,6 @@ bdb_enqueue_txn(struct bdb *b, DB_TXN *t, void *arg)
 			n = a->rd(a->ctx, size + fill, a->chunk + fill,
 			    BDB_CHUNK - fill);
 			if (n < 0) {
-				a->read_failed = 1;
 				queue_error_set(a->err, "reading the message failed");
 				return BDB_APP(QUEUE_ERROR);
 			}
@@ -91,7 +77,7 @@ bdb_enqueue_txn(struct bdb *b, DB_TXN *t, void *arg)
 		}
 		if (fill == 0 && chunkno > 0)
 			break;
-		pack_be64(ck, m->qid);
+		pack_be64(ck, qid);
 		ck[8] = (unsigned char)(chunkno >> 24);
 		ck[9] = (unsigned char)(chunkno >> 16);
 		ck[10] = (unsigned char)(chunkno >> 8);
@@ -106,59 +92,97 @@ bdb_enqueue_txn(struct bdb *b, DB_TXN *t, void *arg)
 		if (fill < BDB_CHUNK)
 			break;
 	}
-	m->size = size;
+	*sizep = size;
+	return 0;
+}
 
-	/* the domains, in name order so that writers lock in one order */
-	dom = xcalloc(a->ndoms, sizeof(*dom));
+/*
+ * bdb_enqueue_txn - write envelope, body, indexes and counters at once.
+ * Every writer takes its locks in one order -- messages, bodies, domain
+ * queue, expiry, domains, meta -- so writers queue behind each other
+ * instead of deadlocking. The domains' lifetimes are read first without
+ * keeping a lock; their counters are locked and updated near the end.
+ */
+static int
+bdb_enqueue_txn(struct bdb *b, DB_TXN *t, void *arg)
+{
+	struct bdb_enq_arg *a = arg;
+	struct queue_msg *m = a->m;
+	struct bdb_stats s;
+	unsigned char k[DNAME_MAX + 32];
+	struct queue_domain dom;
+	uint64_t *expiry;
+	db_seq_t seq;
+	size_t i;
+	int rc = 0;
+	DBT key, val;
+
 	expiry = xcalloc(a->ndoms, sizeof(*expiry));
+	if ((rc = b->seq->get(b->seq, NULL, 1, &seq, 0)) != 0)
+		goto out;
+	m->arrival = bdb_now();
+	m->qid = (m->arrival << 24) | ((uint64_t)seq & 0xffffff);
+	queue_id_format(m->qid, m->id);
 	for (i = 0; i < a->ndoms; i++) {
-		if ((rc = bdb_dom_get(b, t, a->doms[i], &dom[i], DB_RMW)) != 0) {
-			if (rc == BDB_APP(QUEUE_NOTFOUND))
-				queue_error_set(a->err, "%s is not a customer "
-				    "domain", a->doms[i]);
+		rc = bdb_dom_get(b, t, a->doms[i], &dom, DB_READ_COMMITTED);
+		if (rc == BDB_APP(QUEUE_NOTFOUND))
+			queue_error_set(a->err, "%s is not a customer domain",
+			    a->doms[i]);
+		if (rc != 0)
 			goto out;
-		}
-		if ((dom[i].max_messages && dom[i].messages + 1 >
-		    dom[i].max_messages) ||
-		    (dom[i].max_bytes && dom[i].bytes + size > dom[i].max_bytes)) {
-			queue_error_set(a->err, "domain %s is over its quota "
-			    "(%" PRIu64 " messages, %" PRIu64 " bytes queued)",
-			    dom[i].name, dom[i].messages, dom[i].bytes);
-			rc = BDB_APP(QUEUE_LIMIT);
-			goto out;
-		}
-		dom[i].messages++;
-		dom[i].bytes += size;
-		expiry[i] = m->arrival + (dom[i].lifetime ? dom[i].lifetime :
+		expiry[i] = m->arrival + (dom.lifetime ? dom.lifetime :
 		    b->default_lifetime);
-		if ((rc = bdb_dom_put(b, t, &dom[i], 0)) != 0)
-			goto out;
+		queue_domain_clear(&dom);
 	}
+	/* the envelope (size still unknown), then the body */
+	m->size = 0;
 	if ((rc = bdb_msg_put(b, t, m, DB_NOOVERWRITE)) != 0) {
 		if (rc == DB_KEYEXIST)
 			rc = DB_LOCK_DEADLOCK;	/* id collision: retry */
 		goto out;
 	}
-	for (i = 0; i < a->ndoms; i++) {
+	if ((rc = bdb_body_put(b, t, a, m->qid, &m->size)) != 0)
+		goto out;
+	if ((rc = bdb_msg_put(b, t, m, 0)) != 0)
+		goto out;
+	for (i = 0; i < a->ndoms; i++)
 		if ((rc = bdb_dq_put(b, t, a->doms[i], m, expiry[i])) != 0)
 			goto out;
+	for (i = 0; i < a->ndoms; i++) {
 		key = bdb_dbt(k, bdb_exp_key(k, expiry[i], m->qid, a->doms[i]));
 		val = bdb_dbt("", 0);
 		if ((rc = b->db[BDB_EXPIRY]->put(b->db[BDB_EXPIRY], t, &key,
 		    &val, 0)) != 0)
 			goto out;
 	}
+	/* the counters, in name order, with the quotas */
+	for (i = 0; i < a->ndoms; i++) {
+		if ((rc = bdb_dom_get(b, t, a->doms[i], &dom, DB_RMW)) != 0)
+			goto out;
+		if ((dom.max_messages && dom.messages + 1 > dom.max_messages) ||
+		    (dom.max_bytes && dom.bytes + m->size > dom.max_bytes)) {
+			queue_error_set(a->err, "domain %s is over its quota "
+			    "(%" PRIu64 " messages, %" PRIu64 " bytes queued)",
+			    dom.name, dom.messages, dom.bytes);
+			queue_domain_clear(&dom);
+			rc = BDB_APP(QUEUE_LIMIT);
+			goto out;
+		}
+		dom.messages++;
+		dom.bytes += m->size;
+		rc = bdb_dom_put(b, t, &dom, 0);
+		queue_domain_clear(&dom);
+		if (rc != 0)
+			goto out;
+	}
 	if ((rc = bdb_stats_get(b, t, &s, DB_RMW)) != 0)
 		goto out;
 	s.messages++;
-	s.bytes += size;
+	s.bytes += m->size;
 	s.recipients += m->nrcpt;
 	s.enqueued++;
 	rc = bdb_stats_put(b, t, &s);
 out:
-	for (i = 0; i < a->ndoms; i++)
-		queue_domain_clear(&dom[i]);
-	free(dom);
 	free(expiry);
 	return rc;
 }
@@ -193,15 +217,22 @@ bdb_enqueue(void *state, struct queue_msg *m, queue_reader_fn rd, void *ctx,
 
 /* ---- reading ---- */
 
-struct bdb_walk_arg {
+/*
+ * Long reads never hold a transaction open while the caller works: a
+ * walk reads BDB_BATCH queue entries in one short transaction, closes
+ * it, then hands them to the callback, so a reader stalled on a slow
+ * pipe holds up nothing. Each message is read whole; a long listing is
+ * a series of short reads.
+ */
+struct bdb_batch {
 	const char	*domain;
+	size_t		 dlen;
 	unsigned	 flags;
-	queue_msg_fn	 fn;
-	void		*fnarg;
-	uint64_t	 qid;
-	struct queue_msg **out;
-	queue_chunk_fn	 chunk_fn;
-	int		 stopped;
+	uint64_t	 after;		/* resume after this qid; 0 = start */
+	struct queue_msg msgs[BDB_BATCH];
+	size_t		 n;
+	uint64_t	 last;		/* last qid read, kept or not */
+	int		 more;		/* entries remain past this batch */
 };
 
 /* bdb_msg_filter - keep only one domain's (deliverable) recipients */
@@ -228,45 +259,63 @@ bdb_msg_filter(struct queue_msg *m, const char *domain, unsigned flags)
 	m->nrcpt = j;
 }
 
-/* bdb_walk_txn - one domain's messages in arrival order */
-static int
-bdb_walk_txn(struct bdb *b, DB_TXN *t, void *arg)
+/* bdb_batch_clear - free the messages of a batch */
+static void
+bdb_batch_clear(struct bdb_batch *a)
 {
-	struct bdb_walk_arg *a = arg;
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		queue_msg_clear(&a->msgs[i]);
+	a->n = 0;
+}
+
+/* bdb_batch_txn - read the next BDB_BATCH queue entries of a domain */
+static int
+bdb_batch_txn(struct bdb *b, DB_TXN *t, void *arg)
+{
+	struct bdb_batch *a = arg;
 	unsigned char k[DNAME_MAX + 10];
-	size_t n = strlen(a->domain);
-	struct queue_msg m;
+	size_t n = a->dlen, seen = 0;
 	DBC *c;
 	DBT key, val;
-	int rc, crc;
+	int rc;
 	u_int32_t op = DB_SET_RANGE;
 
-	a->stopped = 0;
+	bdb_batch_clear(a);	/* a retried transaction starts over */
+	a->more = 0;
+	a->last = a->after;
 	if ((rc = b->db[BDB_DOMAINQ]->cursor(b->db[BDB_DOMAINQ], t, &c, 0)) != 0)
 		return rc;
-	memcpy(k, a->domain, n + 1);
 	memset(&key, 0, sizeof(key));
 	key.data = k;
-	key.size = (u_int32_t)(n + 1);
+	key.size = (u_int32_t)bdb_dq_key(k, a->domain, a->after ?
+	    a->after + 1 : 0);
 	key.ulen = sizeof(k);
 	key.flags = DB_DBT_USERMEM;
 	memset(&val, 0, sizeof(val));
 	while ((rc = c->get(c, &key, &val, op)) == 0) {
+		struct queue_msg *m = &a->msgs[a->n];
+
 		op = DB_NEXT;
 		if (key.size != n + 9 || memcmp(k, a->domain, n + 1) != 0)
 			break;
+		if (seen == BDB_BATCH) {
+			a->more = 1;
+			break;
+		}
+		seen++;
+		a->last = unpack_be64(k + n + 1);
 		if (val.size < 8 || queue_rec_msg_decode((unsigned char *)val.data
-		    + 8, val.size - 8, &m) < 0) {
+		    + 8, val.size - 8, m) < 0) {
 			rc = EINVAL;	/* corrupt entry: check reports it */
 			break;
 		}
-		bdb_msg_filter(&m, a->domain, a->flags);
-		crc = m.nrcpt ? a->fn(&m, a->fnarg) : 0;
-		queue_msg_clear(&m);
-		if (crc != 0) {
-			a->stopped = crc;
-			break;
-		}
+		bdb_msg_filter(m, a->domain, a->flags);
+		if (m->nrcpt == 0)
+			queue_msg_clear(m);
+		else
+			a->n++;
 	}
 	c->close(c);
 	if (rc == DB_BUFFER_SMALL)	/* a longer key: another domain */
@@ -274,22 +323,43 @@ bdb_walk_txn(struct bdb *b, DB_TXN *t, void *arg)
 	return rc == DB_NOTFOUND ? 0 : rc;
 }
 
-/* bdb_walk - backend walk() */
+/* bdb_walk - backend walk(): batches of short reads */
 enum queue_status
 bdb_walk(void *state, const char *domain, unsigned flags, queue_msg_fn fn,
     void *fnarg, struct queue_error *err)
 {
-	struct bdb_walk_arg a = { .domain = domain, .flags = flags, .fn = fn,
-	    .fnarg = fnarg };
+	struct bdb_batch *a = xcalloc(1, sizeof(*a));
+	enum queue_status st;
+	size_t i;
+	int stop = 0;
 
-	return bdb_run(state, BDB_READ, bdb_walk_txn, &a, "walk", err);
+	a->domain = domain;
+	a->dlen = strlen(domain);
+	a->flags = flags;
+	do {
+		st = bdb_run(state, BDB_READ, bdb_batch_txn, a, "walk", err);
+		if (st != QUEUE_OK)
+			break;
+		for (i = 0; i < a->n && !stop; i++)
+			stop = fn(&a->msgs[i], fnarg);
+		bdb_batch_clear(a);
+		a->after = a->last;
+	} while (a->more && !stop);
+	bdb_batch_clear(a);
+	free(a);
+	return st;
 }
+
+struct bdb_get_arg {
+	uint64_t	 qid;
+	struct queue_msg **out;
+};
 
 /* bdb_get_txn - read one message */
 static int
 bdb_get_txn(struct bdb *b, DB_TXN *t, void *arg)
 {
-	struct bdb_walk_arg *a = arg;
+	struct bdb_get_arg *a = arg;
 	struct queue_msg *m = xcalloc(1, sizeof(*m));
 	int rc;
 
@@ -297,6 +367,7 @@ bdb_get_txn(struct bdb *b, DB_TXN *t, void *arg)
 		free(m);
 		return rc;
 	}
+	queue_msg_free(a->out);	/* from an earlier try */
 	*a->out = m;
 	return 0;
 }
@@ -306,7 +377,7 @@ enum queue_status
 bdb_get(void *state, uint64_t qid, struct queue_msg **mp,
     struct queue_error *err)
 {
-	struct bdb_walk_arg a = { .qid = qid, .out = mp };
+	struct bdb_get_arg a = { qid, mp };
 	char id[QUEUE_ID_LEN + 1];
 	enum queue_status st;
 
@@ -318,66 +389,84 @@ bdb_get(void *state, uint64_t qid, struct queue_msg **mp,
 	return st;
 }
 
-/* bdb_body_txn - stream the chunks of one body */
-static int
-bdb_body_txn(struct bdb *b, DB_TXN *t, void *arg)
-{
-	struct bdb_walk_arg *a = arg;
-	unsigned char k[12];
-	DBC *c;
-	DBT key, val;
-	uint32_t expect = 0;
-	int rc, crc;
-	u_int32_t op = DB_SET_RANGE;
+struct bdb_body_arg {
+	uint64_t	 qid;
+	uint64_t	 size;		/* from the record, read first */
+	int		 have_size;
+	uint32_t	 chunkno;
+	DBT		 data;		/* DB_DBT_REALLOC, reused */
+	int		 found;
+};
 
-	a->stopped = 0;
-	if ((rc = b->db[BDB_BODIES]->cursor(b->db[BDB_BODIES], t, &c, 0)) != 0)
-		return rc;
-	pack_be64(k, a->qid);
-	memset(k + 8, 0, 4);
-	memset(&key, 0, sizeof(key));
-	key.data = k;
-	key.size = 12;
-	key.ulen = sizeof(k);
-	key.flags = DB_DBT_USERMEM;
-	memset(&val, 0, sizeof(val));
-	while ((rc = c->get(c, &key, &val, op)) == 0) {
-		op = DB_NEXT;
-		if (key.size != 12 || unpack_be64(k) != a->qid)
-			break;
-		if ((((uint32_t)k[8] << 24) | ((uint32_t)k[9] << 16) |
-		    ((uint32_t)k[10] << 8) | k[11]) != expect++) {
-			rc = EINVAL;	/* a gap in the chunks */
-			break;
-		}
-		if (val.size && (crc = a->chunk_fn(val.data, val.size,
-		    a->fnarg)) != 0) {
-			a->stopped = crc;
-			break;
-		}
+/* bdb_body_chunk_txn - read one chunk (and the size, the first time) */
+static int
+bdb_body_chunk_txn(struct bdb *b, DB_TXN *t, void *arg)
+{
+	struct bdb_body_arg *a = arg;
+	unsigned char k[12];
+	struct queue_msg m;
+	DBT key;
+	int rc;
+
+	if (!a->have_size) {
+		if ((rc = bdb_msg_get(b, t, a->qid, &m, DB_READ_COMMITTED)) != 0)
+			return rc;
+		a->size = m.size;
+		a->have_size = 1;
+		queue_msg_clear(&m);
 	}
-	c->close(c);
-	if (rc == DB_NOTFOUND || rc == DB_BUFFER_SMALL)
-		rc = 0;
-	if (rc == 0 && expect == 0 && !a->stopped)
-		rc = BDB_APP(QUEUE_NOTFOUND);
-	return rc;
+	pack_be64(k, a->qid);
+	k[8] = (unsigned char)(a->chunkno >> 24);
+	k[9] = (unsigned char)(a->chunkno >> 16);
+	k[10] = (unsigned char)(a->chunkno >> 8);
+	k[11] = (unsigned char)a->chunkno;
+	key = bdb_dbt(k, 12);
+	rc = b->db[BDB_BODIES]->get(b->db[BDB_BODIES], t, &key, &a->data,
+	    DB_READ_COMMITTED);
+	a->found = rc == 0;
+	return rc == DB_NOTFOUND ? 0 : rc;
 }
 
-/* bdb_body_read - backend body_read() */
+/*
+ * bdb_body_read - backend body_read(): one short transaction per chunk
+ * and no lock held while the caller writes the bytes out,
+ * so a slow reader never holds up delivery. A body that shrinks under
+ * the reader (the message was delivered meanwhile) is reported as gone
+ * rather than passed on truncated.
+ */
 enum queue_status
 bdb_body_read(void *state, uint64_t qid, queue_chunk_fn fn, void *fnarg,
     struct queue_error *err)
 {
-	struct bdb_walk_arg a = { .qid = qid, .chunk_fn = fn, .fnarg = fnarg };
+	struct bdb_body_arg a;
 	char id[QUEUE_ID_LEN + 1];
 	enum queue_status st;
+	uint64_t total = 0;
 
-	st = bdb_run(state, BDB_READ, bdb_body_txn, &a, "body read", err);
-	if (st == QUEUE_NOTFOUND) {
-		queue_id_format(qid, id);
-		queue_error_set(err, "no such message: %s", id);
+	memset(&a, 0, sizeof(a));
+	a.qid = qid;
+	a.data.flags = DB_DBT_REALLOC;
+	queue_id_format(qid, id);
+	for (;;) {
+		st = bdb_run(state, BDB_LOCKED, bdb_body_chunk_txn, &a,
+		    "body read", err);
+		if (st != QUEUE_OK)
+			break;
+		if (!a.found)
+			break;
+		total += a.data.size;
+		if (a.data.size && fn(a.data.data, a.data.size, fnarg) != 0)
+			break;
+		a.chunkno++;
+		if (a.data.size < BDB_CHUNK || total >= a.size)
+			break;		/* the last chunk is the short one */
 	}
+	free(a.data.data);
+	if (st == QUEUE_OK && (total != a.size || (!a.found && a.chunkno == 0)))
+		st = QUEUE_NOTFOUND;
+	if (st == QUEUE_NOTFOUND)
+		queue_error_set(err, "no such message: %s (or it left the queue "
+		    "while being read)", id);
 	return st;
 }
 
@@ -417,92 +506,229 @@ bdb_body_del(struct bdb *b, DB_TXN *t, uint64_t qid)
 }
 
 /*
- * bdb_settle - after recipient states changed: retire the domains that
- * have no live recipient left, and the message when none is left at
- * all; otherwise write the updated record. The domains still live get
- * a fresh copy of the record in their queue entry.
+ * A write transaction that changes recipients works in two steps.
+ * First it reads each message (in qid order, locking it) and changes
+ * the states in memory, collecting the messages in a struct bdb_work.
+ * Then bdb_work_commit() writes everything back in the one lock order
+ * all writers share: messages, bodies, domain queue, expiry, domains,
+ * meta. Counters change by deltas applied at the end.
  */
+struct bdb_work {
+	struct queue_msg *msgs;		/* changed messages, owned */
+	size_t		 n, max;
+	struct bdb_stats d;		/* deltas of the counters */
+	uint64_t	 gone_msgs, gone_bytes, gone_rcpts;
+};
+
+struct bdb_dqop {
+	const char	*domain;
+	struct queue_msg *m;
+	uint64_t	 expiry;
+	int		 retire;
+};
+
+/* bdb_work_add - take ownership of a changed message */
+static void
+bdb_work_add(struct bdb_work *w, struct queue_msg *m)
+{
+	if (w->n == w->max) {
+		w->max = w->max ? w->max * 2 : 8;
+		w->msgs = xreallocarray(w->msgs, w->max, sizeof(*w->msgs));
+	}
+	w->msgs[w->n++] = *m;
+	memset(m, 0, sizeof(*m));
+}
+
+/* bdb_work_clear - free a work list */
+static void
+bdb_work_clear(struct bdb_work *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		queue_msg_clear(&w->msgs[i]);
+	free(w->msgs);
+	memset(w, 0, sizeof(*w));
+}
+
+/* bdb_dqopcmp - domain queue operations in key order */
 static int
-bdb_settle(struct bdb *b, DB_TXN *t, struct queue_msg *m,
-    struct bdb_stats *s)
+bdb_dqopcmp(const void *x, const void *y)
+{
+	const struct bdb_dqop *a = x, *b = y;
+	int c = strcmp(a->domain, b->domain);
+
+	if (c)
+		return c;
+	return a->m->qid < b->m->qid ? -1 : a->m->qid > b->m->qid;
+}
+
+/* bdb_expopcmp - expiry deletions in key order */
+static int
+bdb_expopcmp(const void *x, const void *y)
+{
+	const struct bdb_dqop *a = x, *b = y;
+
+	if (a->expiry != b->expiry)
+		return a->expiry < b->expiry ? -1 : 1;
+	if (a->m->qid != b->m->qid)
+		return a->m->qid < b->m->qid ? -1 : 1;
+	return strcmp(a->domain, b->domain);
+}
+
+/* bdb_work_domains - the (domain, message) pairs of a work list */
+static struct bdb_dqop *
+bdb_work_domains(struct bdb_work *w, size_t *np)
+{
+	struct bdb_dqop *ops = NULL;
+	size_t i, j, l, n = 0, max = 0;
+
+	for (i = 0; i < w->n; i++) {
+		struct queue_msg *m = &w->msgs[i];
+
+		for (j = 0; j < m->nrcpt; j++) {
+			int seen = 0;
+
+			for (l = 0; l < j; l++)
+				if (strcmp(m->rcpt[l].domain,
+				    m->rcpt[j].domain) == 0)
+					seen = 1;
+			if (seen)
+				continue;
+			if (n == max) {
+				max = max ? max * 2 : 8;
+				ops = xreallocarray(ops, max, sizeof(*ops));
+			}
+			ops[n].domain = m->rcpt[j].domain;
+			ops[n].m = m;
+			ops[n].expiry = 0;
+			ops[n].retire = !bdb_has_live(m, m->rcpt[j].domain);
+			n++;
+		}
+	}
+	*np = n;
+	return ops;
+}
+
+/* bdb_work_commit - write a work list back, in the shared lock order */
+static int
+bdb_work_commit(struct bdb *b, DB_TXN *t, struct bdb_work *w)
 {
 	unsigned char k[DNAME_MAX + 32];
-	size_t i, j;
-	int rc;
+	struct queue_domain dom;
+	struct bdb_dqop *ops;
+	struct bdb_stats s;
+	size_t i, n;
+	int rc = 0;
 	DBT key;
 
-	for (i = 0; i < m->nrcpt; i++) {
-		const char *d = m->rcpt[i].domain;
-		struct queue_domain dom;
-		uint64_t exp;
-		int seen = 0;
+	/* messages: rewrite, or delete the finished ones */
+	for (i = 0; i < w->n && rc == 0; i++) {
+		struct queue_msg *m = &w->msgs[i];
 
-		for (j = 0; j < i; j++)
-			if (strcmp(m->rcpt[j].domain, d) == 0)
-				seen = 1;
-		if (seen)
+		if (bdb_has_live(m, NULL)) {
+			rc = bdb_msg_put(b, t, m, 0);
 			continue;
-		rc = bdb_dq_expiry(b, t, d, m->qid, &exp, DB_RMW);
+		}
+		pack_be64(k, m->qid);
+		key = bdb_dbt(k, 8);
+		rc = b->db[BDB_MESSAGES]->del(b->db[BDB_MESSAGES], t, &key, 0);
+		w->gone_msgs++;
+		w->gone_bytes += m->size;
+	}
+	/* bodies of the finished ones */
+	for (i = 0; i < w->n && rc == 0; i++)
+		if (!bdb_has_live(&w->msgs[i], NULL))
+			rc = bdb_body_del(b, t, w->msgs[i].qid);
+	if (rc != 0)
+		return rc;
+	/* domain queue entries: refresh the copy, or retire */
+	ops = bdb_work_domains(w, &n);
+	qsort(ops, n, sizeof(*ops), bdb_dqopcmp);
+	for (i = 0; i < n && rc == 0; i++) {
+		rc = bdb_dq_expiry(b, t, ops[i].domain, ops[i].m->qid,
+		    &ops[i].expiry, DB_RMW);
+		if (rc == DB_NOTFOUND) {
+			ops[i].retire = 0;	/* retired earlier */
+			rc = 0;
+			continue;
+		}
+		if (rc != 0)
+			break;
+		if (!ops[i].retire) {
+			rc = bdb_dq_put(b, t, ops[i].domain, ops[i].m,
+			    ops[i].expiry);
+			continue;
+		}
+		key = bdb_dbt(k, bdb_dq_key(k, ops[i].domain, ops[i].m->qid));
+		rc = b->db[BDB_DOMAINQ]->del(b->db[BDB_DOMAINQ], t, &key, 0);
+	}
+	/* their expiry entries */
+	qsort(ops, n, sizeof(*ops), bdb_expopcmp);
+	for (i = 0; i < n && rc == 0; i++) {
+		if (!ops[i].retire)
+			continue;
+		key = bdb_dbt(k, bdb_exp_key(k, ops[i].expiry, ops[i].m->qid,
+		    ops[i].domain));
+		rc = b->db[BDB_EXPIRY]->del(b->db[BDB_EXPIRY], t, &key, 0);
 		if (rc == DB_NOTFOUND)
-			continue;	/* retired earlier */
-		if (rc != 0)
-			return rc;
-		if (bdb_has_live(m, d)) {
-			/* still queued here: refresh the record copy */
-			if ((rc = bdb_dq_put(b, t, d, m, exp)) != 0)
-				return rc;
-			continue;
-		}
-		/* no live recipient left in d: retire the domain's entries */
-		{
-			unsigned char ek[DNAME_MAX + 32];
-			DBT ekey = bdb_dbt(ek, bdb_exp_key(ek, exp, m->qid, d));
+			rc = 0;
+	}
+	/* the retired domains' counters, in name order */
+	qsort(ops, n, sizeof(*ops), bdb_dqopcmp);
+	for (i = 0; i < n && rc == 0; i++) {
+		uint64_t msgs = 0, bytes = 0;
+		size_t j;
 
-			rc = b->db[BDB_EXPIRY]->del(b->db[BDB_EXPIRY], t, &ekey, 0);
-			if (rc != 0 && rc != DB_NOTFOUND)
-				return rc;
-		}
-		key = bdb_dbt(k, bdb_dq_key(k, d, m->qid));
-		if ((rc = b->db[BDB_DOMAINQ]->del(b->db[BDB_DOMAINQ], t, &key,
-		    0)) != 0)
-			return rc;
-		rc = bdb_dom_get(b, t, d, &dom, DB_RMW);
-		if (rc == BDB_APP(QUEUE_NOTFOUND))
+		if (i > 0 && strcmp(ops[i].domain, ops[i - 1].domain) == 0)
 			continue;
+		for (j = i; j < n && strcmp(ops[j].domain, ops[i].domain) == 0;
+		    j++)
+			if (ops[j].retire) {
+				msgs++;
+				bytes += ops[j].m->size;
+			}
+		if (msgs == 0)
+			continue;
+		rc = bdb_dom_get(b, t, ops[i].domain, &dom, DB_RMW);
+		if (rc == BDB_APP(QUEUE_NOTFOUND)) {
+			rc = 0;
+			continue;
+		}
 		if (rc != 0)
-			return rc;
-		dom.messages = bdb_sub(dom.messages, 1);
-		dom.bytes = bdb_sub(dom.bytes, m->size);
+			break;
+		dom.messages = bdb_sub(dom.messages, msgs);
+		dom.bytes = bdb_sub(dom.bytes, bytes);
 		rc = bdb_dom_put(b, t, &dom, 0);
 		queue_domain_clear(&dom);
-		if (rc != 0)
-			return rc;
 	}
-	if (bdb_has_live(m, NULL))
-		return bdb_msg_put(b, t, m, 0);
-	unsigned char mk[8];
-
-	pack_be64(mk, m->qid);
-	key = bdb_dbt(mk, 8);
-	if ((rc = b->db[BDB_MESSAGES]->del(b->db[BDB_MESSAGES], t, &key, 0)) != 0)
+	free(ops);
+	if (rc != 0)
 		return rc;
-	s->messages = bdb_sub(s->messages, 1);
-	s->bytes = bdb_sub(s->bytes, m->size);
-	return bdb_body_del(b, t, m->qid);
+	/* and the store-wide counters, last */
+	if ((rc = bdb_stats_get(b, t, &s, DB_RMW)) != 0)
+		return rc;
+	s.messages = bdb_sub(s.messages, w->gone_msgs);
+	s.bytes = bdb_sub(s.bytes, w->gone_bytes);
+	s.recipients = bdb_sub(s.recipients, w->gone_rcpts);
+	s.delivered += w->d.delivered;
+	s.failed += w->d.failed;
+	s.deferred += w->d.deferred;
+	s.deleted += w->d.deleted;
+	return bdb_stats_put(b, t, &s);
 }
 
 struct bdb_rec_arg {
 	const struct queue_outcome *o;
 	size_t		 n;
 	enum queue_op	 op;
-	uint64_t	 qid;
 	const char	*domain;
 	uint64_t	*qids;
 	size_t		 nqids;
 	uint64_t	 changed;
 };
 
-/* bdb_qidcmp - order outcomes by message */
+/* bdb_outcmp - order outcomes by message */
 static int
 bdb_outcmp(const void *x, const void *y)
 {
@@ -513,31 +739,33 @@ bdb_outcmp(const void *x, const void *y)
 	return a->rcpt_index < b->rcpt_index ? -1 : a->rcpt_index > b->rcpt_index;
 }
 
-/* bdb_record_txn - apply a batch of outcomes, message by message */
+/* bdb_record_txn - apply a batch of outcomes */
 static int
 bdb_record_txn(struct bdb *b, DB_TXN *t, void *arg)
 {
 	struct bdb_rec_arg *a = arg;
-	struct bdb_stats s;
+	struct bdb_work w;
 	struct queue_msg m;
 	uint64_t now = bdb_now();
 	size_t i = 0, j;
-	int rc;
+	int rc = 0;
 
-	if ((rc = bdb_stats_get(b, t, &s, DB_RMW)) != 0)
-		return rc;
+	memset(&w, 0, sizeof(w));
+	a->changed = 0;
 	while (i < a->n) {
 		uint64_t qid = a->o[i].qid;
+		int changed = 0;
 
 		for (j = i; j < a->n && a->o[j].qid == qid; j++)
 			;
 		rc = bdb_msg_get(b, t, qid, &m, DB_RMW);
 		if (rc == BDB_APP(QUEUE_NOTFOUND)) {
 			i = j;		/* already gone: nothing to record */
+			rc = 0;
 			continue;
 		}
 		if (rc != 0)
-			return rc;
+			break;
 		for (; i < j; i++) {
 			const struct queue_outcome *o = &a->o[i];
 			struct queue_rcpt *r;
@@ -556,26 +784,30 @@ bdb_record_txn(struct bdb *b, DB_TXN *t, void *arg)
 			switch (o->kind) {
 			case QUEUE_OUTCOME_DELIVERED:
 				r->state = QUEUE_RCPT_DELIVERED;
-				s.delivered++;
-				s.recipients = bdb_sub(s.recipients, 1);
+				w.d.delivered++;
+				w.gone_rcpts++;
 				break;
 			case QUEUE_OUTCOME_FAILED:
 				r->state = QUEUE_RCPT_FAILED;
-				s.failed++;
-				s.recipients = bdb_sub(s.recipients, 1);
+				w.d.failed++;
+				w.gone_rcpts++;
 				break;
 			case QUEUE_OUTCOME_DEFERRED:
-				s.deferred++;
+				w.d.deferred++;
 				break;
 			}
+			changed = 1;
 			a->changed++;
 		}
-		rc = bdb_settle(b, t, &m, &s);
-		queue_msg_clear(&m);
-		if (rc != 0)
-			return rc;
+		if (changed)
+			bdb_work_add(&w, &m);
+		else
+			queue_msg_clear(&m);
 	}
-	return bdb_stats_put(b, t, &s);
+	if (rc == 0 && w.n > 0)
+		rc = bdb_work_commit(b, t, &w);
+	bdb_work_clear(&w);
+	return rc;
 }
 
 /* bdb_record - backend record() */
@@ -597,7 +829,7 @@ bdb_record(void *state, const struct queue_outcome *o, size_t n,
 /* bdb_apply_op - hold/release/delete the matching recipients of m */
 static uint64_t
 bdb_apply_op(struct queue_msg *m, enum queue_op op, const char *domain,
-    struct bdb_stats *s)
+    struct bdb_work *w)
 {
 	uint64_t n = 0;
 	size_t i;
@@ -613,7 +845,7 @@ bdb_apply_op(struct queue_msg *m, enum queue_op op, const char *domain,
 			r->state = QUEUE_RCPT_QUEUED;
 		else if (op == QUEUE_OP_DELETE && queue_rcpt_live(r->state)) {
 			r->state = QUEUE_RCPT_DELETED;
-			s->recipients = bdb_sub(s->recipients, 1);
+			w->gone_rcpts++;
 		} else
 			continue;
 		n++;
@@ -621,42 +853,49 @@ bdb_apply_op(struct queue_msg *m, enum queue_op op, const char *domain,
 	return n;
 }
 
+/* bdb_qidcmp - qsort helper for qids */
+static int
+bdb_qidcmp(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
 /* bdb_msg_op_txn - apply an operation to a list of messages */
 static int
 bdb_msg_op_txn(struct bdb *b, DB_TXN *t, void *arg)
 {
 	struct bdb_rec_arg *a = arg;
-	struct bdb_stats s;
+	struct bdb_work w;
 	struct queue_msg m;
 	size_t i;
-	int rc, touched = 0;
+	int rc = 0;
 
+	memset(&w, 0, sizeof(w));
 	a->changed = 0;
-	if ((rc = bdb_stats_get(b, t, &s, DB_RMW)) != 0)
-		return rc;
 	for (i = 0; i < a->nqids; i++) {
-		uint64_t n;
-
 		rc = bdb_msg_get(b, t, a->qids[i], &m, DB_RMW);
-		if (rc == BDB_APP(QUEUE_NOTFOUND))
+		if (rc == BDB_APP(QUEUE_NOTFOUND)) {
+			rc = 0;
 			continue;
-		if (rc != 0)
-			return rc;
-		n = bdb_apply_op(&m, a->op, a->domain, &s);
-		if (n > 0) {
-			touched++;
-			if (a->op == QUEUE_OP_DELETE)
-				s.deleted++;
-			rc = bdb_settle(b, t, &m, &s);
 		}
-		queue_msg_clear(&m);
 		if (rc != 0)
-			return rc;
-		a->changed += n ? 1 : 0;
+			break;
+		if (bdb_apply_op(&m, a->op, a->domain, &w) > 0) {
+			if (a->op == QUEUE_OP_DELETE)
+				w.d.deleted++;
+			a->changed++;
+			bdb_work_add(&w, &m);
+		} else
+			queue_msg_clear(&m);
 	}
-	if (touched == 0)
-		return BDB_APP(QUEUE_NOTFOUND);
-	return bdb_stats_put(b, t, &s);
+	if (rc == 0 && w.n == 0)
+		rc = BDB_APP(QUEUE_NOTFOUND);
+	if (rc == 0)
+		rc = bdb_work_commit(b, t, &w);
+	bdb_work_clear(&w);
+	return rc;
 }
 
 /* bdb_msg_op - backend msg_op() */
@@ -680,116 +919,130 @@ bdb_msg_op(void *state, enum queue_op op, uint64_t qid, const char *domain,
 	return st;
 }
 
-struct bdb_collect {
-	uint64_t	*qids;
-	size_t		 n, max;
-	uint64_t	 after;
-};
-
-/* bdb_collect_fn - gather one batch of qids from a walk */
-static int
-bdb_collect_fn(const struct queue_msg *m, void *arg)
-{
-	struct bdb_collect *c = arg;
-
-	if (m->qid <= c->after)
-		return 0;
-	c->qids[c->n++] = m->qid;
-	return c->n == c->max ? 1 : 0;
-}
-
 /* bdb_domain_op - backend domain_op(): batches of BDB_BATCH messages */
 enum queue_status
 bdb_domain_op(void *state, enum queue_op op, const char *domain,
     uint64_t *count, struct queue_error *err)
 {
-	struct bdb_collect c = { .max = BDB_BATCH };
-	struct bdb_walk_arg w = { .domain = domain, .fn = bdb_collect_fn,
-	    .fnarg = &c };
+	struct bdb_batch *w = xcalloc(1, sizeof(*w));
 	struct bdb_rec_arg a = { .op = op, .domain = domain };
+	uint64_t qids[BDB_BATCH];
 	enum queue_status st;
+	size_t i;
 
 	*count = 0;
 	st = bdb_domain_exists(state, domain, err);
 	if (st != QUEUE_OK) {
+		free(w);
 		if (st == QUEUE_NOTFOUND)
 			queue_error_set(err, "no such domain: %s", domain);
 		return st;
 	}
-	c.qids = xcalloc(BDB_BATCH, sizeof(uint64_t));
-	for (;;) {
-		c.n = 0;
-		st = bdb_run(state, BDB_READ, bdb_walk_txn, &w, "walk", err);
-		if (st != QUEUE_OK || c.n == 0)
+	w->domain = domain;
+	w->dlen = strlen(domain);
+	do {
+		st = bdb_run(state, BDB_READ, bdb_batch_txn, w, "walk", err);
+		if (st != QUEUE_OK)
 			break;
-		a.qids = c.qids;
-		a.nqids = c.n;
+		if (w->n == 0) {
+			w->after = w->last;
+			continue;
+		}
+		for (i = 0; i < w->n; i++)
+			qids[i] = w->msgs[i].qid;
+		qsort(qids, w->n, sizeof(qids[0]), bdb_qidcmp);
+		a.qids = qids;
+		a.nqids = w->n;
+		bdb_batch_clear(w);
+		w->after = w->last;
 		st = bdb_run(state, BDB_WRITE, bdb_msg_op_txn, &a, "update", err);
 		if (st == QUEUE_OK)
 			*count += a.changed;
 		else if (st != QUEUE_NOTFOUND)
 			break;
-		c.after = c.qids[c.n - 1];
-		if (c.n < c.max)
-			break;
+		st = QUEUE_OK;
+	} while (w->more);
+	bdb_batch_clear(w);
+	free(w);
+	if (st != QUEUE_OK)
+		return st;
+	if (*count == 0) {
+		queue_error_set(err, "%s: no message to %s", domain,
+		    op == QUEUE_OP_HOLD ? "hold" : op == QUEUE_OP_RELEASE ?
+		    "release" : "delete");
+		return QUEUE_NOTFOUND;
 	}
-	free(c.qids);
-	if (st == QUEUE_OK || st == QUEUE_NOTFOUND) {
-		if (*count == 0) {
-			queue_error_set(err, "%s: no message to %s", domain,
-			    op == QUEUE_OP_HOLD ? "hold" : op == QUEUE_OP_RELEASE ?
-			    "release" : "delete");
-			return QUEUE_NOTFOUND;
-		}
-		return QUEUE_OK;
-	}
-	return st;
+	return QUEUE_OK;
 }
 
 /* ---- maintenance ---- */
 
 struct bdb_exp_arg {
 	uint64_t	 now;
-	size_t		 limit;
-	queue_expire_fn	 fn;
-	void		*fnarg;
+	size_t		 limit;		/* 0 = no limit */
+	unsigned char	 after[16 + DNAME_MAX];	/* resume past this key */
+	size_t		 afterlen;
+	unsigned char	 last[16 + DNAME_MAX];	/* last key of this batch */
+	size_t		 lastlen;
+	struct {
+		uint64_t qid, expiry;
+		char	 domain[DNAME_MAX + 1];
+	}		 ent[BDB_BATCH];
+	size_t		 n, seen;
+	int		 more;
 };
 
-/* bdb_expire_txn - walk expiry.db from the start up to now */
+/* bdb_expire_txn - the next expired entries of expiry.db, oldest first */
 static int
 bdb_expire_txn(struct bdb *b, DB_TXN *t, void *arg)
 {
 	struct bdb_exp_arg *a = arg;
-	char dom[DNAME_MAX + 1];
-	size_t seen = 0;
+	unsigned char k[16 + DNAME_MAX];
 	DBC *c;
 	DBT key, val;
 	int rc;
+	u_int32_t op = a->afterlen ? DB_SET_RANGE : DB_FIRST;
 
+	a->n = 0;
+	a->more = 0;
 	if ((rc = b->db[BDB_EXPIRY]->cursor(b->db[BDB_EXPIRY], t, &c, 0)) != 0)
 		return rc;
 	memset(&key, 0, sizeof(key));
+	memcpy(k, a->after, a->afterlen);
+	key.data = k;
+	key.size = (u_int32_t)a->afterlen;
+	key.ulen = sizeof(k);
+	key.flags = DB_DBT_USERMEM;
 	memset(&val, 0, sizeof(val));
-	while ((rc = c->get(c, &key, &val, DB_NEXT)) == 0) {
-		const unsigned char *k = key.data;
+	while ((rc = c->get(c, &key, &val, op)) == 0) {
 		uint64_t exp;
-		size_t dl;
 
-		if (key.size < 17 || key.size > 16 + DNAME_MAX) {
+		op = DB_NEXT;
+		if (a->afterlen && key.size == a->afterlen &&
+		    memcmp(k, a->after, a->afterlen) == 0)
+			continue;
+		if (key.size < 17) {
 			rc = EINVAL;
 			break;
 		}
 		exp = unpack_be64(k);
-		if (exp > a->now || (a->limit && seen >= a->limit))
+		if (exp > a->now || (a->limit && a->seen + a->n >= a->limit))
 			break;
-		dl = key.size - 16;
-		memcpy(dom, k + 16, dl);
-		dom[dl] = '\0';
-		seen++;
-		if (a->fn(unpack_be64(k + 8), dom, exp, a->fnarg) != 0)
+		if (a->n == BDB_BATCH) {
+			a->more = 1;
 			break;
+		}
+		a->ent[a->n].expiry = exp;
+		a->ent[a->n].qid = unpack_be64(k + 8);
+		memcpy(a->ent[a->n].domain, k + 16, key.size - 16);
+		a->ent[a->n].domain[key.size - 16] = '\0';
+		a->n++;
+		memcpy(a->last, k, key.size);
+		a->lastlen = key.size;
 	}
 	c->close(c);
+	if (rc == DB_BUFFER_SMALL)
+		rc = EINVAL;	/* a key longer than any domain allows */
 	return rc == DB_NOTFOUND ? 0 : rc;
 }
 
@@ -798,7 +1051,25 @@ enum queue_status
 bdb_expire_scan(void *state, uint64_t now, size_t limit, queue_expire_fn fn,
     void *fnarg, struct queue_error *err)
 {
-	struct bdb_exp_arg a = { now, limit, fn, fnarg };
+	struct bdb_exp_arg *a = xcalloc(1, sizeof(*a));
+	enum queue_status st;
+	size_t i;
+	int stop = 0;
 
-	return bdb_run(state, BDB_READ, bdb_expire_txn, &a, "expiry scan", err);
+	a->now = now;
+	a->limit = limit;
+	do {
+		st = bdb_run(state, BDB_READ, bdb_expire_txn, a, "expiry scan",
+		    err);
+		if (st != QUEUE_OK)
+			break;
+		for (i = 0; i < a->n && !stop; i++)
+			stop = fn(a->ent[i].qid, a->ent[i].domain,
+			    a->ent[i].expiry, fnarg);
+		a->seen += a->n;
+		memcpy(a->after, a->last, a->lastlen);
+		a->afterlen = a->lastlen;
+	} while (a->more && !stop);
+	free(a);
+	return st;
 }

@@ -883,6 +883,70 @@ test_log_removal(void **state)
 	assert_true(count_logs(f->dir) <= 2);
 }
 
+/* count_fn - count walked messages */
+static int
+count_fn(const struct queue_msg *m, void *arg)
+{
+	(void)m;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/* count_dom_fn - count listed domains */
+static int
+count_dom_fn(const struct queue_domain *d, void *arg)
+{
+	(void)d;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/* test_batches - walks, lists, scans and domain ops cross batch edges */
+static void
+test_batches(void **state)
+{
+	struct fx *f = *state;
+	const char *r[] = { "a@many.example" };
+	struct queue_error err;
+	struct exp_acc e;
+	char name[64];
+	size_t n = 0, i;
+	uint64_t qid, cnt;
+
+	add_domain(f->q, "many.example", 0, 0, 0, 0);
+	for (i = 0; i < 600; i++) {
+		snprintf(name, sizeof(name), "d%03zu.example", i);
+		add_domain(f->q, name, 0, 0, 0, 0);
+	}
+	for (i = 0; i < 700; i++)
+		assert_int_equal(enqueue(f->q, "x", 1, &qid, r, 1), QUEUE_OK);
+	assert_int_equal(queue_walk(f->q, "many.example", 0, count_fn, &n,
+	    &err), QUEUE_OK);
+	assert_int_equal(n, 700);
+	n = 0;
+	assert_int_equal(queue_domain_list(f->q, count_dom_fn, &n, &err),
+	    QUEUE_OK);
+	assert_int_equal(n, 601);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(queue_expire_scan(f->q, (uint64_t)time(NULL) + 7200,
+	    0, exp_fn, &e, &err), QUEUE_OK);
+	assert_int_equal(e.n, 700);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(queue_expire_scan(f->q, (uint64_t)time(NULL) + 7200,
+	    300, exp_fn, &e, &err), QUEUE_OK);
+	assert_int_equal(e.n, 300);
+	assert_int_equal(queue_domain_op(f->q, QUEUE_OP_HOLD, "many.example",
+	    &cnt, &err), QUEUE_OK);
+	assert_int_equal(cnt, 700);
+	n = 0;
+	assert_int_equal(queue_walk(f->q, "many.example", QUEUE_WALK_DELIVERABLE,
+	    count_fn, &n, &err), QUEUE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(queue_domain_op(f->q, QUEUE_OP_DELETE, "many.example",
+	    &cnt, &err), QUEUE_OK);
+	assert_int_equal(cnt, 700);
+}
+
 /* main - run the table of store tests */
 int
 main(void)
@@ -905,6 +969,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_domain_del_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_removal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
