@@ -338,8 +338,8 @@ A0=$(ack_field "$T/ack1" 0); A1=$(ack_field "$T/ack1" 1); A2=$(ack_field "$T/ack
 B0=$(ack_field "$T/ack2" 0); B1=$(ack_field "$T/ack2" 1)
 diag "ids: $A0 $A1 $A2 / $B0 $B1"
 
-expect 0 "queue counts" "^example\.org +5 +12K +[0-9]+s ago +in 5d00h +never +-$" ctl queue
-if grep -Eq '^example\.com +2 +2\.9K .* in 2d00h +never +-$' "$T/out"; then
+expect 0 "queue counts" "^example\.org +5 +12K +[0-9]+s ago +in (5d00h|4d23h) +never +-$" ctl queue
+if grep -Eq '^example\.com +2 +2\.9K .* in (2d00h|1d23h) +never +-$' "$T/out"; then
 	ok "queue: the second domain and its own lifetime"
 else
 	not_ok "queue: the second domain and its own lifetime"; show_file "$T/out"
