@@ -12,8 +12,9 @@
  *	helpers in odmrctl_out.c.
  *
  *	odmrctl reads and writes the store directly, through the queue API,
- *	so it works whether odmrd runs or not. The store gives snapshot
- *	reads, and odmrctl never caches anything across calls.
+ *	so it works whether odmrd runs or not. The store reads every record
+ *	whole, in short batches, and odmrctl never caches anything across
+ *	calls.
  * DIAGNOSTICS
  *	Every error is one line on stderr that starts with "odmrctl: ".
  *	Exit status: 0 success, 1 not found or nothing to do, 2 usage or

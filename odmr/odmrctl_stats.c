@@ -9,8 +9,8 @@
  *	now, what went through since the store was made, and a few
  *	figures of the backend (log files, cache hits, deadlocks).
  *
- *	check runs the store's consistency check over one snapshot
- *	(queue_check) and prints each problem it finds on its own line.
+ *	check runs the store's consistency check, batch by batch
+ *	(queue_check), and prints each problem it finds on its own line.
  *	It only reads, so it is safe while odmrd runs.
  * DIAGNOSTICS
  *	check exits 3 when it found problems, with one summary line on

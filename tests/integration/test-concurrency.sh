@@ -4,8 +4,8 @@
 # SYNOPSIS
 #	top_srcdir=SRC top_builddir=BUILD sh tests/integration/test-concurrency.sh
 # DESCRIPTION
-#	The store promises (queue 3h) that readers see one consistent
-#	snapshot and never block writers. A multi-threaded queue-writer
+#	The store promises (queue 3h) that readers see every record whole
+#	and never stall writers. A multi-threaded queue-writer
 #	enqueues without end while, for CONC_SECONDS (default 15) seconds,
 #	odmrctl runs "--json queue", "--json queue DOMAIN", "--json show
 #	ID", "stats" and "check" in a loop, and a second loop deletes some
