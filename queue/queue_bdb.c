@@ -423,7 +423,9 @@ bdb_version_check(struct queue_error *err)
  * blocked on a lock held by a process that died would otherwise wait
  * for ever. Every BDB_WATCHDOG_MS this asks for expired requests to be
  * refused; the refused thread then runs failchk(), which releases the
- * dead process's locks, and retries (bdb_run).
+ * dead process's locks, and retries (bdb_run). In a process that writes
+ * it also trickles dirty pages to disk, so that writers rarely have to
+ * evict a dirty page themselves.
  */
 static void *
 bdb_watchdog(void *arg)
@@ -442,8 +444,16 @@ bdb_watchdog(void *arg)
 			break;
 		pthread_mutex_unlock(&b->wd_mu);
 		pthread_rwlock_rdlock(&b->lock);
-		if (b->env != NULL)
-			(void)b->env->lock_detect(b->env, 0, DB_LOCK_EXPIRE, NULL);
+		if (b->env != NULL) {
+			int nwrote;
+
+			(void)b->env->lock_detect(b->env, 0, DB_LOCK_EXPIRE,
+			    NULL);
+			/* keep clean pages at hand, off the write path */
+			if (b->wrote)
+				(void)b->env->memp_trickle(b->env,
+				    BDB_TRICKLE_PCT, &nwrote);
+		}
 		pthread_rwlock_unlock(&b->lock);
 		pthread_mutex_lock(&b->wd_mu);
 	}
@@ -489,6 +499,9 @@ bdb_open(const struct queue_opts *o, void **statep, struct queue_error *err)
 		free(b);
 		return st;
 	}
+	pthread_mutex_init(&b->gc_mu, NULL);
+	pthread_cond_init(&b->gc_cv, NULL);
+	b->gc_tail = &b->gc_head;
 	pthread_mutex_init(&b->wd_mu, NULL);
 	pthread_cond_init(&b->wd_cv, NULL);
 	if (pthread_create(&b->watchdog, NULL, bdb_watchdog, b) != 0) {
@@ -517,6 +530,8 @@ bdb_close(void **statep)
 	pthread_join(b->watchdog, NULL);
 	pthread_cond_destroy(&b->wd_cv);
 	pthread_mutex_destroy(&b->wd_mu);
+	pthread_cond_destroy(&b->gc_cv);
+	pthread_mutex_destroy(&b->gc_mu);
 	/*
 	 * A handle that wrote checkpoints (when enough log has gone by) so
 	 * the next recovery is short; a reader leaves the cache alone.
@@ -527,6 +542,25 @@ bdb_close(void **statep)
 	pthread_rwlock_destroy(&b->lock);
 	free(b);
 	*statep = NULL;
+}
+
+/*
+ * bdb_flush - make every transaction committed so far durable; for a
+ * BDB_WRITE | BDB_NOFLUSH transaction, which must not be reported
+ * done before this returns.
+ */
+enum queue_status
+bdb_flush(struct bdb *b, struct queue_error *err)
+{
+	int rc = 0;
+
+	if (b->flags & QUEUE_OPEN_NOSYNC)
+		return QUEUE_OK;
+	pthread_rwlock_rdlock(&b->lock);
+	bdb_saw_enospc = 0;
+	rc = b->env ? b->env->log_flush(b->env, NULL) : DB_RUNRECOVERY;
+	pthread_rwlock_unlock(&b->lock);
+	return rc == 0 ? QUEUE_OK : bdb_fail(rc, "log flush", err);
 }
 
 /* bdb_reopen - after DB_RUNRECOVERY: rebuild the handles once */
@@ -573,13 +607,14 @@ bdb_run(struct bdb *b, unsigned mode, bdb_txn_fn fn, void *arg,
 		if (rc == 0) {
 			rc = fn(b, t, arg);
 			if (rc == 0) {
-				rc = t->commit(t, mode == BDB_WRITE ?
+				rc = t->commit(t, (mode & BDB_WRITE) ?
 				    DB_TXN_NOSYNC : 0);
-				if (rc == 0 && mode == BDB_WRITE &&
+				if (rc == 0 && (mode & BDB_WRITE) &&
+				    !(mode & BDB_NOFLUSH) &&
 				    !(b->flags & QUEUE_OPEN_NOSYNC))
 					rc = b->env->log_flush(b->env, NULL);
 				if (rc == 0) {
-					if (mode == BDB_WRITE)
+					if (mode & BDB_WRITE)
 						b->wrote = 1;
 					pthread_rwlock_unlock(&b->lock);
 					return QUEUE_OK;

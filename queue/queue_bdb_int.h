@@ -25,6 +25,8 @@
 #define BDB_LOG_FILE_MAX	(32 * 1024 * 1024)
 #define BDB_LOCK_TIMEOUT_US	(5 * 1000 * 1000)
 #define BDB_WATCHDOG_MS		500
+#define BDB_TRICKLE_PCT		20		/* clean pages kept in the cache */
+#define BDB_GC_BATCH		64		/* enqueues per group commit */
 #define BDB_MAX_LOCKS		100000
 #define BDB_THREAD_COUNT	1024
 #define BDB_MAX_RETRIES		200
@@ -48,6 +50,8 @@ enum bdb_db {
 #define BDB_IS_APP(rc)	((rc) <= -10000 && (rc) > -10100)
 #define BDB_APP_ST(rc)	((enum queue_status)(-10000 - (rc)))
 
+struct bdb_enq_arg;
+
 struct bdb {
 	pthread_rwlock_t lock;		/* writers: reopen after recovery */
 	uint64_t	 generation;
@@ -59,6 +63,11 @@ struct bdb {
 	uint64_t	 default_lifetime;
 	uint64_t	 cache_bytes;
 	int		 wrote;		/* this handle committed a write */
+	/* group commit of enqueues (queue_bdb_msg.c) */
+	pthread_mutex_t	 gc_mu;
+	pthread_cond_t	 gc_cv;
+	struct bdb_enq_arg *gc_head, **gc_tail;	/* waiting requests */
+	int		 gc_leader;	/* a batch is being written */
 	pthread_t	 watchdog;	/* expires lock waits: bdb_watchdog() */
 	pthread_mutex_t	 wd_mu;
 	pthread_cond_t	 wd_cv;
@@ -76,11 +85,13 @@ typedef int (*bdb_txn_fn)(struct bdb *, DB_TXN *, void *);
 #define BDB_READ	0x01	/* read committed: no lock kept between records */
 #define BDB_WRITE	0x02	/* durable at return */
 #define BDB_LOCKED	0x04	/* a read under ordinary locking */
+#define BDB_NOFLUSH	0x08	/* with BDB_WRITE: caller runs bdb_flush() */
 
 /* queue_bdb.c: environment, transactions, records */
 enum queue_status bdb_run(struct bdb *, unsigned mode, bdb_txn_fn, void *,
 	    const char *what, struct queue_error *);
 enum queue_status bdb_fail(int rc, const char *what, struct queue_error *);
+enum queue_status bdb_flush(struct bdb *, struct queue_error *);
 uint64_t bdb_now(void);
 uint64_t bdb_sub(uint64_t, uint64_t);
 DBT	bdb_dbt(const void *, size_t);

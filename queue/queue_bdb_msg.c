@@ -32,14 +32,45 @@
 
 /* ---- enqueue ---- */
 
+/*
+ * Group commit. Concurrent enqueues do not each run a transaction: they
+ * join a queue of requests, and whichever caller finds no batch being
+ * written becomes the leader and writes up to BDB_GC_BATCH waiting
+ * messages in one transaction and one log flush, then wakes the others.
+ * Each message is written in a child transaction, so one that cannot be
+ * taken (unknown domain, quota, unreadable body) is refused alone; the
+ * counters of the whole batch are updated once, at the end, in the
+ * lock order every writer shares (messages, bodies, domain queue,
+ * expiry, domains, meta).
+ */
 struct bdb_enq_arg {
 	struct queue_msg *m;
 	queue_reader_fn	 rd;
 	void		*ctx;
-	unsigned char	*chunk;
+	unsigned char	*chunk;		/* the leader's, while it writes */
 	char		(*doms)[DNAME_MAX + 1];
 	size_t		 ndoms;
 	struct queue_error *err;
+	enum queue_status st;		/* this message's own result */
+	int		 done;
+	struct bdb_enq_arg *next;	/* in the waiting queue */
+};
+
+/* One customer domain touched by a batch: its quota state in memory. */
+struct bdb_gc_dom {
+	char		 name[DNAME_MAX + 1];
+	int		 exists;
+	uint64_t	 lifetime, max_messages, max_bytes;
+	uint64_t	 messages, bytes;	/* as read, plus the batch */
+	uint64_t	 add_msgs, add_bytes;	/* what the batch adds */
+};
+
+struct bdb_gc_batch {
+	struct bdb_enq_arg **req;
+	size_t		 n;
+	struct bdb_gc_dom *doms;
+	size_t		 ndoms;
+	unsigned char	*chunk;
 };
 
 /* bdb_domcmp - qsort helper for domain names */
@@ -96,104 +127,274 @@ bdb_body_put(struct bdb *b, DB_TXN *t, struct bdb_enq_arg *a, uint64_t qid,
 	return 0;
 }
 
-/*
- * bdb_enqueue_txn - write envelope, body, indexes and counters at once.
- * Every writer takes its locks in one order -- messages, bodies, domain
- * queue, expiry, domains, meta -- so writers queue behind each other
- * instead of deadlocking. The domains' lifetimes are read first without
- * keeping a lock; their counters are locked and updated near the end.
- */
-static int
-bdb_enqueue_txn(struct bdb *b, DB_TXN *t, void *arg)
+/* bdb_gc_dom_find - the batch's entry for a domain */
+static struct bdb_gc_dom *
+bdb_gc_dom_find(struct bdb_gc_batch *g, const char *name)
 {
-	struct bdb_enq_arg *a = arg;
+	size_t lo = 0, hi = g->ndoms;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(g->doms[mid].name, name);
+
+		if (c == 0)
+			return &g->doms[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* bdb_gc_dom_cmp - qsort helper for the batch's domains */
+static int
+bdb_gc_dom_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct bdb_gc_dom *)x)->name,
+	    ((const struct bdb_gc_dom *)y)->name);
+}
+
+/* bdb_gc_domains - collect the batch's distinct domains, sorted */
+static void
+bdb_gc_domains(struct bdb_gc_batch *g)
+{
+	size_t i, j, n = 0, max = 0;
+
+	for (i = 0; i < g->n; i++)
+		max += g->req[i]->ndoms;
+	g->doms = xcalloc(max ? max : 1, sizeof(*g->doms));
+	for (i = 0; i < g->n; i++)
+		for (j = 0; j < g->req[i]->ndoms; j++)
+			strlcpy(g->doms[n++].name, g->req[i]->doms[j],
+			    sizeof(g->doms[0].name));
+	qsort(g->doms, n, sizeof(*g->doms), bdb_gc_dom_cmp);
+	for (i = 0, j = 0; i < n; i++)
+		if (j == 0 || strcmp(g->doms[j - 1].name, g->doms[i].name) != 0)
+			g->doms[j++] = g->doms[i];
+	g->ndoms = j;
+}
+
+/* bdb_gc_write_one - one message, inside its child transaction */
+static int
+bdb_gc_write_one(struct bdb *b, DB_TXN *t, struct bdb_gc_batch *g,
+    struct bdb_enq_arg *a)
+{
 	struct queue_msg *m = a->m;
-	struct bdb_stats s;
 	unsigned char k[DNAME_MAX + 32];
-	struct queue_domain dom;
-	uint64_t *expiry;
+	struct bdb_gc_dom *d;
 	db_seq_t seq;
 	size_t i;
-	int rc = 0;
+	int rc;
 	DBT key, val;
 
-	expiry = xcalloc(a->ndoms, sizeof(*expiry));
 	if ((rc = b->seq->get(b->seq, NULL, 1, &seq, 0)) != 0)
-		goto out;
+		return rc;
 	m->arrival = bdb_now();
 	m->qid = (m->arrival << 24) | ((uint64_t)seq & 0xffffff);
 	queue_id_format(m->qid, m->id);
-	for (i = 0; i < a->ndoms; i++) {
-		rc = bdb_dom_get(b, t, a->doms[i], &dom, DB_READ_COMMITTED);
-		if (rc == BDB_APP(QUEUE_NOTFOUND))
-			queue_error_set(a->err, "%s is not a customer domain",
-			    a->doms[i]);
-		if (rc != 0)
-			goto out;
-		expiry[i] = m->arrival + (dom.lifetime ? dom.lifetime :
-		    b->default_lifetime);
-		queue_domain_clear(&dom);
-	}
 	/* the envelope (size still unknown), then the body */
 	m->size = 0;
-	if ((rc = bdb_msg_put(b, t, m, DB_NOOVERWRITE)) != 0) {
-		if (rc == DB_KEYEXIST)
-			rc = DB_LOCK_DEADLOCK;	/* id collision: retry */
-		goto out;
-	}
+	if ((rc = bdb_msg_put(b, t, m, DB_NOOVERWRITE)) != 0)
+		return rc == DB_KEYEXIST ? DB_LOCK_DEADLOCK : rc; /* id reuse */
+	a->chunk = g->chunk;
 	if ((rc = bdb_body_put(b, t, a, m->qid, &m->size)) != 0)
-		goto out;
-	if ((rc = bdb_msg_put(b, t, m, 0)) != 0)
-		goto out;
-	for (i = 0; i < a->ndoms; i++)
-		if ((rc = bdb_dq_put(b, t, a->doms[i], m, expiry[i])) != 0)
-			goto out;
+		return rc;
 	for (i = 0; i < a->ndoms; i++) {
-		key = bdb_dbt(k, bdb_exp_key(k, expiry[i], m->qid, a->doms[i]));
+		d = bdb_gc_dom_find(g, a->doms[i]);
+		if ((d->max_messages && d->messages + 1 > d->max_messages) ||
+		    (d->max_bytes && d->bytes + m->size > d->max_bytes)) {
+			queue_error_set(a->err, "domain %s is over its quota "
+			    "(%" PRIu64 " messages, %" PRIu64 " bytes queued)",
+			    d->name, d->messages, d->bytes);
+			return BDB_APP(QUEUE_LIMIT);
+		}
+	}
+	if ((rc = bdb_msg_put(b, t, m, 0)) != 0)
+		return rc;
+	for (i = 0; i < a->ndoms; i++) {
+		d = bdb_gc_dom_find(g, a->doms[i]);
+		if ((rc = bdb_dq_put(b, t, d->name, m, m->arrival +
+		    d->lifetime)) != 0)
+			return rc;
+	}
+	for (i = 0; i < a->ndoms; i++) {
+		d = bdb_gc_dom_find(g, a->doms[i]);
+		key = bdb_dbt(k, bdb_exp_key(k, m->arrival + d->lifetime,
+		    m->qid, d->name));
 		val = bdb_dbt("", 0);
 		if ((rc = b->db[BDB_EXPIRY]->put(b->db[BDB_EXPIRY], t, &key,
 		    &val, 0)) != 0)
-			goto out;
+			return rc;
 	}
-	/* the counters, in name order, with the quotas */
-	for (i = 0; i < a->ndoms; i++) {
-		if ((rc = bdb_dom_get(b, t, a->doms[i], &dom, DB_RMW)) != 0)
-			goto out;
-		if ((dom.max_messages && dom.messages + 1 > dom.max_messages) ||
-		    (dom.max_bytes && dom.bytes + m->size > dom.max_bytes)) {
-			queue_error_set(a->err, "domain %s is over its quota "
-			    "(%" PRIu64 " messages, %" PRIu64 " bytes queued)",
-			    dom.name, dom.messages, dom.bytes);
-			queue_domain_clear(&dom);
-			rc = BDB_APP(QUEUE_LIMIT);
-			goto out;
+	return 0;
+}
+
+/* bdb_gc_txn - write one batch of enqueues in one transaction */
+static int
+bdb_gc_txn(struct bdb *b, DB_TXN *t, void *arg)
+{
+	struct bdb_gc_batch *g = arg;
+	struct queue_domain dom;
+	struct bdb_stats s;
+	uint64_t msgs = 0, bytes = 0, rcpts = 0;
+	size_t i, j;
+	int rc;
+
+	/* quotas and lifetimes, read without keeping a lock */
+	for (i = 0; i < g->ndoms; i++) {
+		struct bdb_gc_dom *d = &g->doms[i];
+
+		rc = bdb_dom_get(b, t, d->name, &dom, DB_READ_COMMITTED);
+		d->exists = rc == 0;
+		d->add_msgs = d->add_bytes = 0;
+		if (rc == BDB_APP(QUEUE_NOTFOUND))
+			continue;
+		if (rc != 0)
+			return rc;
+		d->lifetime = dom.lifetime ? dom.lifetime : b->default_lifetime;
+		d->max_messages = dom.max_messages;
+		d->max_bytes = dom.max_bytes;
+		d->messages = dom.messages;
+		d->bytes = dom.bytes;
+		queue_domain_clear(&dom);
+	}
+	/* each message in its own child transaction */
+	for (i = 0; i < g->n; i++) {
+		struct bdb_enq_arg *a = g->req[i];
+		DB_TXN *c;
+
+		a->st = QUEUE_OK;
+		if (a->err)
+			a->err->text[0] = '\0';
+		for (j = 0; j < a->ndoms; j++)
+			if (!bdb_gc_dom_find(g, a->doms[j])->exists) {
+				queue_error_set(a->err, "%s is not a customer "
+				    "domain", a->doms[j]);
+				a->st = QUEUE_NOTFOUND;
+			}
+		if (a->st != QUEUE_OK)
+			continue;
+		if ((rc = b->env->txn_begin(b->env, t, &c, 0)) != 0)
+			return rc;
+		rc = bdb_gc_write_one(b, c, g, a);
+		if (rc != 0) {
+			(void)c->abort(c);
+			if (!BDB_IS_APP(rc))
+				return rc;	/* the whole batch retries */
+			a->st = BDB_APP_ST(rc);
+			continue;
 		}
-		dom.messages++;
-		dom.bytes += m->size;
+		if ((rc = c->commit(c, 0)) != 0)
+			return rc;
+		for (j = 0; j < a->ndoms; j++) {
+			struct bdb_gc_dom *d = bdb_gc_dom_find(g, a->doms[j]);
+
+			d->messages++;
+			d->bytes += a->m->size;
+			d->add_msgs++;
+			d->add_bytes += a->m->size;
+		}
+		msgs++;
+		bytes += a->m->size;
+		rcpts += a->m->nrcpt;
+	}
+	/* the counters, once for the batch, in name order */
+	for (i = 0; i < g->ndoms; i++) {
+		struct bdb_gc_dom *d = &g->doms[i];
+
+		if (d->add_msgs == 0)
+			continue;
+		if ((rc = bdb_dom_get(b, t, d->name, &dom, DB_RMW)) != 0)
+			return rc == BDB_APP(QUEUE_NOTFOUND) ?
+			    DB_LOCK_DEADLOCK : rc;	/* deleted meanwhile */
+		if ((dom.max_messages && dom.messages + d->add_msgs >
+		    dom.max_messages) || (dom.max_bytes && dom.bytes +
+		    d->add_bytes > dom.max_bytes)) {
+			/* others filled the quota since we read it: redo */
+			queue_domain_clear(&dom);
+			return DB_LOCK_DEADLOCK;
+		}
+		dom.messages += d->add_msgs;
+		dom.bytes += d->add_bytes;
 		rc = bdb_dom_put(b, t, &dom, 0);
 		queue_domain_clear(&dom);
 		if (rc != 0)
-			goto out;
+			return rc;
 	}
+	if (msgs == 0)
+		return 0;
 	if ((rc = bdb_stats_get(b, t, &s, DB_RMW)) != 0)
-		goto out;
-	s.messages++;
-	s.bytes += m->size;
-	s.recipients += m->nrcpt;
-	s.enqueued++;
-	rc = bdb_stats_put(b, t, &s);
-out:
-	free(expiry);
-	return rc;
+		return rc;
+	s.messages += msgs;
+	s.bytes += bytes;
+	s.recipients += rcpts;
+	s.enqueued += msgs;
+	return bdb_stats_put(b, t, &s);
 }
 
-/* bdb_enqueue - backend enqueue() */
+/* bdb_gc_lead - write the waiting requests as one batch (gc_mu held) */
+static void
+bdb_gc_lead(struct bdb *b)
+{
+	struct bdb_gc_batch g;
+	struct queue_error err;
+	enum queue_status st;
+	size_t i;
+
+	memset(&g, 0, sizeof(g));
+	g.req = xcalloc(BDB_GC_BATCH, sizeof(*g.req));
+	while (b->gc_head != NULL && g.n < BDB_GC_BATCH) {
+		g.req[g.n++] = b->gc_head;
+		b->gc_head = b->gc_head->next;
+	}
+	if (b->gc_head == NULL)
+		b->gc_tail = &b->gc_head;
+	b->gc_leader = 1;
+	pthread_mutex_unlock(&b->gc_mu);
+
+	bdb_gc_domains(&g);
+	g.chunk = xmalloc(BDB_CHUNK);
+	memset(&err, 0, sizeof(err));
+	st = bdb_run(b, BDB_WRITE | BDB_NOFLUSH, bdb_gc_txn, &g, "enqueue",
+	    &err);
+	free(g.chunk);
+	free(g.doms);
+
+	/*
+	 * Committed, not yet durable. Let the next batch be written while
+	 * this one's log flush runs: the disk and the CPU overlap.
+	 */
+	pthread_mutex_lock(&b->gc_mu);
+	b->gc_leader = 0;
+	pthread_cond_broadcast(&b->gc_cv);
+	pthread_mutex_unlock(&b->gc_mu);
+	if (st == QUEUE_OK)
+		st = bdb_flush(b, &err);
+
+	pthread_mutex_lock(&b->gc_mu);
+	for (i = 0; i < g.n; i++) {
+		struct bdb_enq_arg *a = g.req[i];
+
+		if (st != QUEUE_OK) {
+			/* the batch failed as a whole: every message with it */
+			a->st = st;
+			if (a->err)
+				*a->err = err;
+		}
+		a->done = 1;
+	}
+	pthread_cond_broadcast(&b->gc_cv);
+	free(g.req);
+}
+
+/* bdb_enqueue - backend enqueue(): join the group commit queue */
 enum queue_status
 bdb_enqueue(void *state, struct queue_msg *m, queue_reader_fn rd, void *ctx,
     struct queue_error *err)
 {
+	struct bdb *b = state;
 	struct bdb_enq_arg a = { .m = m, .rd = rd, .ctx = ctx, .err = err };
-	enum queue_status st;
 	size_t i, j;
 
 	/* the distinct customer domains of this message, sorted */
@@ -205,14 +406,21 @@ bdb_enqueue(void *state, struct queue_msg *m, queue_reader_fn rd, void *ctx,
 		if (j == 0 || strcmp(a.doms[j - 1], a.doms[i]) != 0)
 			memmove(a.doms[j++], a.doms[i], sizeof(a.doms[i]));
 	a.ndoms = j;
-	a.chunk = xmalloc(BDB_CHUNK);
 	if (err)
 		err->text[0] = '\0';
-	/* a retried transaction reads the body again from offset 0 */
-	st = bdb_run(state, BDB_WRITE, bdb_enqueue_txn, &a, "enqueue", err);
-	free(a.chunk);
+
+	pthread_mutex_lock(&b->gc_mu);
+	*b->gc_tail = &a;
+	b->gc_tail = &a.next;
+	while (!a.done) {
+		if (!b->gc_leader && b->gc_head != NULL)
+			bdb_gc_lead(b);		/* returns with gc_mu held */
+		else
+			pthread_cond_wait(&b->gc_cv, &b->gc_mu);
+	}
+	pthread_mutex_unlock(&b->gc_mu);
 	free(a.doms);
-	return st;
+	return a.st;
 }
 
 /* ---- reading ---- */

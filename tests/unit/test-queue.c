@@ -20,6 +20,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -947,6 +948,71 @@ test_batches(void **state)
 	assert_int_equal(cnt, 700);
 }
 
+struct gc_thread {
+	struct queue	*q;
+	const char	*rcpt;
+	int		 ok, limit, notfound, other;
+};
+
+/* gc_worker - enqueue 50 messages from one thread */
+static void *
+gc_worker(void *arg)
+{
+	struct gc_thread *w = arg;
+	const char *r[] = { w->rcpt };
+	uint64_t qid;
+	int i;
+
+	for (i = 0; i < 50; i++)
+		switch (enqueue(w->q, "body\r\n", 6, &qid, r, 1)) {
+		case QUEUE_OK: w->ok++; break;
+		case QUEUE_LIMIT: w->limit++; break;
+		case QUEUE_NOTFOUND: w->notfound++; break;
+		default: w->other++; break;
+		}
+	return NULL;
+}
+
+/* test_group_commit - concurrent enqueues share commits, fail alone */
+static void
+test_group_commit(void **state)
+{
+	struct fx *f = *state;
+	static const char *rcpts[] = { "a@ok.example", "b@quota.example",
+	    "c@nosuch.example", "d@ok.example", "e@quota.example",
+	    "f@ok.example", "g@quota.example", "h@ok.example" };
+	struct gc_thread w[8];
+	pthread_t th[8];
+	struct queue_domain d;
+	int i, ok = 0, limit = 0, notfound = 0, other = 0;
+
+	add_domain(f->q, "ok.example", 0, 0, 0, 0);
+	add_domain(f->q, "quota.example", 0, 20, 0, 0);
+	for (i = 0; i < 8; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].q = f->q;
+		w[i].rcpt = rcpts[i];
+		assert_int_equal(pthread_create(&th[i], NULL, gc_worker, &w[i]), 0);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		ok += w[i].ok;
+		limit += w[i].limit;
+		notfound += w[i].notfound;
+		other += w[i].other;
+	}
+	assert_int_equal(other, 0);
+	assert_int_equal(notfound, 50);		/* nosuch.example, alone */
+	assert_int_equal(ok, 200 + 20);		/* ok.example, and the quota */
+	assert_int_equal(limit, 150 - 20);
+	d = dom(f->q, "quota.example");
+	assert_int_equal(d.messages, 20);
+	queue_domain_clear(&d);
+	d = dom(f->q, "ok.example");
+	assert_int_equal(d.messages, 200);
+	queue_domain_clear(&d);
+}
+
 /* main - run the table of store tests */
 int
 main(void)
@@ -970,6 +1036,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_removal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
