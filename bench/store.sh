@@ -159,7 +159,7 @@ now_ns() {
 
 echo "store.sh: state in $work ($(fstype "$parent") on $(device "$parent")), $rounds rounds$( [ "$quick" -eq 1 ] && echo ', quick')" >&2
 
-fs=""; e1=""; e16=""; e1p99=""; e16p99=""
+fs=""; e1=""; e16=""; e1p99=""; e16p99=""; e16pf=""
 r=1
 while [ "$r" -le "$rounds" ]; do
 	l=$(run raw-fsync "$SB" raw-fsync -p "$work" -n "$n_fsync") || exit 3
@@ -177,6 +177,7 @@ while [ "$r" -le "$rounds" ]; do
 	echo "round $r: $l" >&2
 	e16="$e16 $(field "$l" msgs_per_sec)"
 	e16p99="$e16p99 $(field "$l" p99_ms)"
+	e16pf="$e16pf $(field "$l" msgs_per_flush)"
 	rm -rf "$work/enq"
 	r=$((r + 1))
 done
@@ -250,6 +251,7 @@ row "enqueue 4 KiB, 1 writer (msgs/s)" $e1
 row "enqueue 4 KiB, 16 writers (msgs/s)" $e16
 row "enqueue p99 latency, 1 writer (ms)" $e1p99
 row "enqueue p99 latency, 16 writers (ms)" $e16p99
+row "messages per log flush, 16 writers" $e16pf
 row "walk of $big msgs in $messages msgs / $domains domains (ms)" $wb
 row "walk of $big msgs, lone domain (ms)" $wl
 row "odmrctl queue, $messages msgs / $domains domains (ms)" $cq

@@ -78,6 +78,7 @@ odmrctl_stats_json(struct odmrctl *ctl, const struct queue_stats *s,
 	json_kv_uint(&j, "cache_hit_pct", s->cache_hit_pct);
 	json_kv_uint(&j, "deadlocks", s->deadlocks);
 	json_kv_uint(&j, "commits", s->commits);
+	json_kv_uint(&j, "log_flushes", s->log_flushes);
 	json_end_object(&j);
 	odmrctl_out_json_end(&j);
 }
@@ -112,6 +113,7 @@ odmrctl_stats_human(struct odmrctl *ctl, const struct queue_stats *s,
 	    (unsigned long long)s->cache_hit_pct);
 	KV_U64("deadlocks", s->deadlocks);
 	KV_U64("commits", s->commits);
+	KV_U64("log flushes", s->log_flushes);
 #undef KV_U64
 }
 

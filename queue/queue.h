@@ -180,6 +180,7 @@ struct queue_stats {
 	uint64_t	 cache_hit_pct;
 	uint64_t	 deadlocks;
 	uint64_t	 commits;
+	uint64_t	 log_flushes;	/* since the environment was opened */
 };
 
 struct queue_error {

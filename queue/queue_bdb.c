@@ -425,13 +425,14 @@ bdb_version_check(struct queue_error *err)
  * refused; the refused thread then runs failchk(), which releases the
  * dead process's locks, and retries (bdb_run). In a process that writes
  * it also trickles dirty pages to disk, so that writers rarely have to
- * evict a dirty page themselves.
+ * evict a dirty page themselves, and takes the periodic checkpoints.
  */
 static void *
 bdb_watchdog(void *arg)
 {
 	struct bdb *b = arg;
 	struct timespec ts;
+	unsigned ticks = 0;
 
 	pthread_mutex_lock(&b->wd_mu);
 	while (!b->wd_stop) {
@@ -449,10 +450,19 @@ bdb_watchdog(void *arg)
 
 			(void)b->env->lock_detect(b->env, 0, DB_LOCK_EXPIRE,
 			    NULL);
-			/* keep clean pages at hand, off the write path */
-			if (b->wrote)
+			/*
+			 * A writer keeps clean pages at hand, off the write
+			 * path, and checkpoints once a megabyte of log or a
+			 * minute has gone by, so recovery stays short and old
+			 * log files can go (DB_LOG_AUTO_REMOVE).
+			 */
+			if (b->wrote) {
 				(void)b->env->memp_trickle(b->env,
 				    BDB_TRICKLE_PCT, &nwrote);
+				if (++ticks % BDB_CKP_TICKS == 0)
+					(void)b->env->txn_checkpoint(b->env,
+					    1024, 1, 0);
+			}
 		}
 		pthread_rwlock_unlock(&b->lock);
 		pthread_mutex_lock(&b->wd_mu);

@@ -76,6 +76,7 @@ bdb_stats(void *state, struct queue_stats *out, struct queue_error *err)
 	enum queue_status st;
 	DB_LOCK_STAT *ls;
 	DB_TXN_STAT *ts;
+	DB_LOG_STAT *lg;
 	DB_MPOOL_STAT *ms;
 	char **list;
 
@@ -85,6 +86,10 @@ bdb_stats(void *state, struct queue_stats *out, struct queue_error *err)
 	if (b->env->lock_stat(b->env, &ls, 0) == 0) {
 		out->deadlocks = ls->st_ndeadlocks;
 		free(ls);
+	}
+	if (b->env->log_stat(b->env, &lg, 0) == 0) {
+		out->log_flushes = lg->st_scount;
+		free(lg);
 	}
 	if (b->env->txn_stat(b->env, &ts, 0) == 0) {
 		out->commits = ts->st_ncommits;
