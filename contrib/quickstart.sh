@@ -17,7 +17,7 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-build="$top/_build"
+build="$top/_build"		# check: sanitizers; demo uses _build-demo
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 # Debian packages the build needs, and the ones the tests drive.
@@ -52,7 +52,7 @@ need_pkgs() {
 	    { say "apt-get install failed for:$missing"; exit 1; }
 }
 
-# build SANITIZE - autoreconf, configure and make in _build/
+# build SANITIZE - autoreconf, configure and make in $build
 build() {
 	cd "$top"
 	autoreconf -fi >/dev/null 2>&1 || { autoreconf -fi; exit 1; }
@@ -103,6 +103,7 @@ check() {
 demo() {
 	# shellcheck disable=SC2086
 	need_pkgs $BUILD_PKGS
+	build="$top/_build-demo"	# no sanitizers: a separate tree
 	build no
 	state="$top/demo-state"
 	conf="$state/odmrd.conf"
