@@ -1,7 +1,8 @@
 # odmr/local.mk - the daemon, its servers and odmrctl
 noinst_LIBRARIES += odmr/libodmr.a
 odmr_libodmr_a_SOURCES = \
-	odmr/odmr_conf.c odmr/odmr_conf.h
+	odmr/odmr_conf.c odmr/odmr_conf.h \
+	odmr/smtp_parse.c odmr/smtp_parse.h
 
 sbin_PROGRAMS += odmr/odmrctl
 odmr_odmrctl_SOURCES = \

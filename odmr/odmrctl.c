@@ -92,6 +92,9 @@ odmrctl_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+static void odmrctl_usage_vmsg(struct odmrctl *, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 /* odmrctl_usage_vmsg - format a usage error of the current command */
 static void
 odmrctl_usage_vmsg(struct odmrctl *ctl, int with_usage, const char *fmt,

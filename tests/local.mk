@@ -11,6 +11,8 @@ AM_TESTS_ENVIRONMENT = \
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-lib tests/unit/test-conf tests/unit/test-queue
 TESTS += tests/unit/test-lib tests/unit/test-conf tests/unit/test-queue
+check_PROGRAMS += tests/unit/test-smtp-parse
+TESTS += tests/unit/test-smtp-parse
 endif
 tests_unit_test_lib_SOURCES = tests/unit/test-lib.c
 tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
@@ -21,6 +23,9 @@ tests_unit_test_conf_LDADD = odmr/libodmr.a $(UTIL_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_queue_SOURCES = tests/unit/test-queue.c
 tests_unit_test_queue_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_queue_LDADD = $(QUEUE_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_smtp_parse_SOURCES = tests/unit/test-smtp-parse.c
+tests_unit_test_smtp_parse_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_smtp_parse_LDADD = odmr/libodmr.a $(UTIL_LIBS) $(CMOCKA_LIBS)
 
 # helper programs the integration tests drive
 noinst_PROGRAMS += tests/tools/queue-writer
@@ -36,7 +41,9 @@ EXTRA_DIST += tests/tap.sh tests/integration
 
 # Fuzz targets: built as libFuzzer binaries with --enable-fuzzer, and
 # always built as corpus replayers so make check runs every corpus.
-FUZZ_TARGETS = tests/fuzz/fuzz-conf tests/fuzz/fuzz-rec
+FUZZ_TARGETS = tests/fuzz/fuzz-conf tests/fuzz/fuzz-rec \
+	tests/fuzz/fuzz-smtp-cmd tests/fuzz/fuzz-smtp-addr \
+	tests/fuzz/fuzz-smtp-param
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/run-fuzz.sh
 if FUZZER
 FUZZ_CFLAGS = -fsanitize=fuzzer
@@ -54,4 +61,16 @@ tests_fuzz_fuzz_rec_SOURCES = tests/fuzz/fuzz-rec.c $(FUZZ_MAIN)
 tests_fuzz_fuzz_rec_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_rec_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_rec_LDADD = $(QUEUE_LIBS)
+tests_fuzz_fuzz_smtp_cmd_SOURCES = tests/fuzz/fuzz-smtp-cmd.c $(FUZZ_MAIN)
+tests_fuzz_fuzz_smtp_cmd_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_smtp_cmd_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_smtp_cmd_LDADD = odmr/libodmr.a $(UTIL_LIBS)
+tests_fuzz_fuzz_smtp_addr_SOURCES = tests/fuzz/fuzz-smtp-addr.c $(FUZZ_MAIN)
+tests_fuzz_fuzz_smtp_addr_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_smtp_addr_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_smtp_addr_LDADD = odmr/libodmr.a $(UTIL_LIBS)
+tests_fuzz_fuzz_smtp_param_SOURCES = tests/fuzz/fuzz-smtp-param.c $(FUZZ_MAIN)
+tests_fuzz_fuzz_smtp_param_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_smtp_param_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_smtp_param_LDADD = odmr/libodmr.a $(UTIL_LIBS)
 TESTS += tests/fuzz/run-fuzz.sh
