@@ -12,7 +12,8 @@
 : "${top_builddir:?top_builddir is not set}"
 . "$top_srcdir/tests/tap.sh"
 
-FUZZ_TARGETS=${FUZZ_TARGETS:-"fuzz-conf fuzz-rec fuzz-smtp-cmd fuzz-smtp-addr fuzz-smtp-param"}
+FUZZ_TARGETS=${FUZZ_TARGETS:-"fuzz-conf fuzz-rec
+    fuzz-smtp-cmd fuzz-smtp-addr fuzz-smtp-param"}
 FUZZ_TIME=${FUZZ_TIME:-20}
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/run-fuzz.XXXXXX") || exit 1
