@@ -27,6 +27,7 @@
 #include "odmrctl.h"
 #include "queue.h"
 #include "units.h"
+#include "xmalloc.h"
 
 static const struct odmrctl_opt odmrctl_stats_opts[] = {
 	{ NULL, 0, 0 },
@@ -147,6 +148,7 @@ odmrctl_stats(struct odmrctl *ctl, int argc, char **argv)
 struct odmrctl_stats_check {
 	struct json	*json;
 	struct buf	*out;
+	struct buf	 notes;		/* remarks, one per line */
 };
 
 /* odmrctl_stats_problem - queue_check callback: record one problem */
@@ -154,8 +156,12 @@ static int
 odmrctl_stats_problem(const char *problem, void *arg)
 {
 	struct odmrctl_stats_check *c = arg;
+	size_t nl = strlen(QUEUE_CHECK_NOTE);
 
-	if (c->json != NULL)
+	if (strncmp(problem, QUEUE_CHECK_NOTE, nl) == 0) {
+		buf_puts(&c->notes, problem + nl);
+		buf_putc(&c->notes, '\n');
+	} else if (c->json != NULL)
 		json_string(c->json, problem);
 	else {
 		buf_puts(c->out, problem);
@@ -190,18 +196,38 @@ odmrctl_stats_check(struct odmrctl *ctl, int argc, char **argv)
 		json_begin_array(&j);
 		c.json = &j;
 	}
+	buf_init(&c.notes);
 	st = queue_check(ctl->q, odmrctl_stats_problem, &c, &n, &qerr);
 	if (st != QUEUE_OK) {
 		buf_release(&out);
+		buf_release(&c.notes);
 		return odmrctl_store_err(st, &qerr, "cannot check the store");
 	}
 	if (ctl->json) {
+		const char *p = buf_str(&c.notes), *e;
+
+		json_end_array(&j);
+		json_key(&j, "notes");
+		json_begin_array(&j);
+		for (; (e = strchr(p, '\n')) != NULL; p = e + 1) {
+			char *line = xstrndup(p, (size_t)(e - p));
+
+			json_string(&j, line);
+			free(line);
+		}
 		json_end_array(&j);
 		json_kv_uint(&j, "count", n);
 		json_kv_bool(&j, "ok", n == 0);
 		odmrctl_out_json_end(&j);
-	} else if (n == 0)
-		buf_puts(&out, "store is consistent\n");
+	} else {
+		const char *p = buf_str(&c.notes), *e;
+
+		for (; (e = strchr(p, '\n')) != NULL; p = e + 1)
+			buf_printf(&out, "note: %.*s\n", (int)(e - p), p);
+		if (n == 0)
+			buf_puts(&out, "store is consistent\n");
+	}
+	buf_release(&c.notes);
 	rc = odmrctl_out_buf(&out) < 0 ? ODMRCTL_EXIT_STORE : ODMRCTL_EXIT_OK;
 	buf_release(&out);
 	if (rc == ODMRCTL_EXIT_OK && n > 0) {

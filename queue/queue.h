@@ -215,6 +215,9 @@ typedef int (*queue_chunk_fn)(const void *data, size_t len, void *arg);
 typedef int (*queue_expire_fn)(uint64_t qid, const char *domain,
 	    uint64_t expiry, void *arg);
 typedef int (*queue_problem_fn)(const char *problem, void *arg);
+
+/* queue_check() texts with this prefix are remarks, not counted problems */
+#define QUEUE_CHECK_NOTE	"note: "
 typedef void (*queue_update_fn)(struct queue_domain *, void *arg);
 
 #define QUEUE_WALK_DELIVERABLE	0x01	/* only queued (not held) recipients */

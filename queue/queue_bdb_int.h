@@ -26,6 +26,7 @@
 #define BDB_LOCK_TIMEOUT_US	(5 * 1000 * 1000)
 #define BDB_WATCHDOG_MS		500
 #define BDB_TRICKLE_PCT		20		/* clean pages kept in the cache */
+#define BDB_CHECK_RECOUNTS	3		/* tries at an exact store-wide recount */
 #define BDB_CKP_TICKS		20		/* watchdog ticks between checkpoints */
 #define BDB_GC_BATCH		64		/* enqueues per group commit */
 #define BDB_MAX_LOCKS		100000
