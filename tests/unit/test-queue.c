@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1013,6 +1014,45 @@ test_group_commit(void **state)
 	queue_domain_clear(&d);
 }
 
+/* test_survive_recovery - a process killed elsewhere makes the next
+ * opener run recovery; a handle that stayed open must reopen and go on */
+static void
+test_survive_recovery(void **state)
+{
+	struct fx *f = *state;
+	const char *r[] = { "a@example.org" };
+	pid_t pid;
+	int status, i;
+	uint64_t qid;
+
+	add_domain(f->q, "example.org", 0, 0, 0, 0);
+	assert_int_equal(enqueue(f->q, "one", 3, &qid, r, 1), QUEUE_OK);
+	for (i = 0; i < 2; i++) {
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct fx c = *f;
+
+			c.q = NULL;
+			fx_open(&c);
+			if (enqueue(c.q, "two", 3, &qid, r, 1) != QUEUE_OK)
+				_exit(1);
+			if (i == 0)
+				kill(getpid(), SIGKILL);	/* dies registered */
+			queue_close(&c.q);
+			_exit(0);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (i == 0)
+			assert_true(WIFSIGNALED(status));
+		else
+			assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	/* the second child ran recovery under our open handle */
+	assert_int_equal(enqueue(f->q, "three", 5, &qid, r, 1), QUEUE_OK);
+	assert_int_equal(walk(f->q, "example.org", 0).msgs, 4);
+}
+
 /* main - run the table of store tests */
 int
 main(void)
@@ -1037,6 +1077,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_log_removal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_survive_recovery, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
