@@ -36,7 +36,8 @@ TESTS += \
 	tests/integration/test-odmrctl.sh \
 	tests/integration/test-crash.sh \
 	tests/integration/test-concurrency.sh \
-	tests/integration/test-enospc.sh
+	tests/integration/test-enospc.sh \
+	tests/integration/test-style.sh
 EXTRA_DIST += tests/tap.sh tests/integration
 
 # Fuzz targets: built as libFuzzer binaries with --enable-fuzzer, and
@@ -74,3 +75,9 @@ tests_fuzz_fuzz_smtp_param_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_smtp_param_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_smtp_param_LDADD = odmr/libodmr.a $(UTIL_LIBS)
 TESTS += tests/fuzz/run-fuzz.sh
+
+# loop, io, listen and tls (lib/): an echo server driven by real clients
+noinst_PROGRAMS += tests/tools/io-echo
+tests_tools_io_echo_SOURCES = tests/tools/io-echo.c
+tests_tools_io_echo_LDADD = $(UTIL_LIBS) $(PTHREAD_LIBS)
+TESTS += tests/integration/test-io.sh
