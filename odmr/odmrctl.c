@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "compat.h"
 #include "dname.h"
@@ -40,6 +41,14 @@
 #include "odmrctl.h"
 #include "queue.h"
 #include "xmalloc.h"
+
+#define ODMRCTL_MAX_RESTARTS	3
+
+static char **odmrctl_argv;		/* for odmrctl_wedged() */
+static int odmrctl_closing;		/* the command has finished */
+static int odmrctl_closing_rc;
+
+static void odmrctl_wedged(void *);
 
 static const struct odmrctl_cmd odmrctl_cmds[] = {
 	{ "domain", "add", odmrctl_domain_add,
@@ -250,6 +259,7 @@ odmrctl_store(struct odmrctl *ctl, int *exit_r)
 	opts.state_dir = dir;
 	opts.flags = (ctl->cmd->flags & ODMRCTL_F_CREATE) ? QUEUE_OPEN_CREATE : 0;
 	opts.default_lifetime = odmrctl_default_lifetime(ctl);
+	opts.on_wedged = odmrctl_wedged;
 	if ((qs = queue_open(&opts, &ctl->q, &qerr)) != QUEUE_OK) {
 		odmrctl_err("cannot open the queue store in %s: %s", dir,
 		    qerr.text[0] ? qerr.text : queue_status_name(qs));
@@ -258,6 +268,49 @@ odmrctl_store(struct odmrctl *ctl, int *exit_r)
 	}
 	*exit_r = ODMRCTL_EXIT_OK;
 	return 0;
+}
+
+/* odmrctl_say - one "odmrctl: " line on stderr, safe from any thread */
+static void
+odmrctl_say(const char *text)
+{
+	char line[512];
+	int n = snprintf(line, sizeof(line), "odmrctl: %s\n", text);
+
+	if (n > 0)
+		(void)!write(STDERR_FILENO, line,
+		    (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/*
+ * odmrctl_wedged - queue_opts.on_wedged: the store is stuck behind a
+ * process that died holding one of its mutexes, and this process can
+ * never get past it. Start the command again: the new process's open
+ * runs recovery. Nothing has been printed yet (output is buffered until
+ * the command ends), and ODMRCTL_RESTARTS bounds the retries.
+ */
+static void
+odmrctl_wedged(void *arg)
+{
+	const char *s = getenv("ODMRCTL_RESTARTS");
+	int restarts = s ? atoi(s) : 0;
+	char v[16];
+
+	(void)arg;
+	if (__atomic_load_n(&odmrctl_closing, __ATOMIC_SEQ_CST))
+		_exit(odmrctl_closing_rc);	/* output is out: just leave */
+	if (restarts >= ODMRCTL_MAX_RESTARTS) {
+		odmrctl_say("the store stays locked by a process that died; "
+		    "giving up");
+		_exit(ODMRCTL_EXIT_STORE);
+	}
+	odmrctl_say("the store was left locked by a process that died; "
+	    "starting again so that recovery runs");
+	snprintf(v, sizeof(v), "%d", restarts + 1);
+	setenv("ODMRCTL_RESTARTS", v, 1);
+	execv("/proc/self/exe", odmrctl_argv);
+	odmrctl_say("cannot start again");
+	_exit(ODMRCTL_EXIT_STORE);
 }
 
 /* odmrctl_args_init - start parsing a command's arguments */
@@ -459,6 +512,9 @@ main(int argc, char **argv)
 	char *error = NULL, name[64];
 	int i, used, help = 0, rc, n;
 
+	odmrctl_argv = xcalloc((size_t)argc + 1, sizeof(char *));
+	for (i = 0; i < argc; i++)
+		odmrctl_argv[i] = argv[i];	/* before options are removed */
 	log_init("odmrctl", 1, LOG_LEVEL_WARN);
 	memset(&ctl, 0, sizeof(ctl));
 	for (i = 1; i < argc; i++) {
@@ -526,6 +582,12 @@ main(int argc, char **argv)
 	}
 	ctl.now = (uint64_t)time(NULL);
 	rc = cmd->run(&ctl, argc, argv);
+	/* the command is done: a wedge while closing must not rerun it */
+	if (odmrctl_out_flush() < 0 && rc == ODMRCTL_EXIT_OK)
+		rc = ODMRCTL_EXIT_STORE;
+	fflush(stdout);
+	odmrctl_closing_rc = rc;
+	__atomic_store_n(&odmrctl_closing, 1, __ATOMIC_SEQ_CST);
 	queue_close(&ctl.q);
 	odmr_conf_free(&ctl.conf);
 	if (odmrctl_out_flush() < 0 && rc == ODMRCTL_EXIT_OK)

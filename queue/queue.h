@@ -191,11 +191,21 @@ struct queue_error {
 #define QUEUE_OPEN_NOSYNC	0x02	/* commits do not wait for the disk:
 					   bulk loads in benchmarks only */
 
+/*
+ * A process killed inside the backend can die holding one of its
+ * internal mutexes. Lock waits time out, but a thread blocked on such a
+ * mutex cannot be woken: the only way on is a new process, whose open
+ * runs recovery. When the store sees its calls make no progress while a
+ * process that had it open is dead, it calls on_wedged (from its own
+ * thread); a command-line tool re-executes itself, a daemon restarts.
+ */
 struct queue_opts {
 	const char	*state_dir;
 	unsigned	 flags;		/* QUEUE_OPEN_* */
 	uint64_t	 default_lifetime; /* seconds; 0 means 5 days */
 	uint64_t	 cache_bytes;	/* 0 = backend default */
+	void		(*on_wedged)(void *arg);
+	void		*wedged_arg;
 };
 
 struct queue;

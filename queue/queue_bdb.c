@@ -181,6 +181,8 @@ bdb_close_handles(struct bdb *b)
 {
 	int i;
 
+	pthread_mutex_lock(&b->env_mu);
+	b->env_ready = 0;
 	if (b->seq) {
 		b->seq->close(b->seq, 0);
 		b->seq = NULL;
@@ -194,6 +196,7 @@ bdb_close_handles(struct bdb *b)
 		b->env->close(b->env, 0);
 		b->env = NULL;
 	}
+	pthread_mutex_unlock(&b->env_mu);
 }
 
 /* bdb_open_db - open (or create) one btree inside the environment */
@@ -349,6 +352,9 @@ bdb_open_handles(struct bdb *b, struct queue_error *err)
 		bdb_close_handles(b);
 		return st;
 	}
+	pthread_mutex_lock(&b->env_mu);
+	b->env_ready = 1;	/* the watchdog may expire lock waits now */
+	pthread_mutex_unlock(&b->env_mu);
 	if (bdb_region_reserve(env, b->home, err) != 0) {
 		bdb_close_handles(b);
 		return QUEUE_NOSPACE;
@@ -359,6 +365,18 @@ bdb_open_handles(struct bdb *b, struct queue_error *err)
 		if ((rc = bdb_open_db(b, (enum bdb_db)i, create)) != 0) {
 			enum queue_status st;
 
+			if ((rc == DB_LOCK_NOTGRANTED ||
+			    rc == DB_LOCK_DEADLOCK || rc == DB_RUNRECOVERY) &&
+			    b->open_tries++ < BDB_OPEN_TRIES) {
+				/*
+				 * A process that died holds a lock we need:
+				 * start again; DB_REGISTER sees it dead and
+				 * recovery releases what it held.
+				 */
+				(void)env->failchk(env, 0);
+				bdb_close_handles(b);
+				return bdb_open_handles(b, err);
+			}
 			if (rc == ENOENT) {
 				queue_error_set(err, "no queue store in %s "
 				    "(%s missing; odmrd or 'odmrctl domain add' "
@@ -387,6 +405,7 @@ bdb_open_handles(struct bdb *b, struct queue_error *err)
 		return bdb_fail(rc, "cannot open the queue id sequence", err);
 	}
 	b->generation++;
+	b->open_tries = 0;
 	if (create && (rc = bdb_stats_init(b)) != 0) {
 		bdb_close_handles(b);
 		return bdb_fail(rc, "cannot initialise the store", err);
@@ -429,6 +448,37 @@ bdb_version_check(struct queue_error *err)
 }
 
 /*
+ * bdb_dead_registered - did a process that had the environment open die
+ * without closing it? Reads DB_REGISTER's file directly (one "%24lu\n"
+ * pid per slot, "X" for a free one): no Berkeley DB call, so it works
+ * while the region's mutexes are held by the dead.
+ */
+static int
+bdb_dead_registered(const char *home)
+{
+	char path[PATH_MAX], line[64];
+	FILE *f;
+	int dead = 0;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/__db.register", home) >=
+	    sizeof(path) || (f = fopen(path, "re")) == NULL)
+		return 0;
+	while (!dead && fgets(line, sizeof(line), f) != NULL) {
+		char *end;
+		unsigned long pid;
+
+		if (line[0] == 'X')
+			continue;
+		pid = strtoul(line, &end, 10);
+		if (pid > 1 && pid != (unsigned long)getpid() &&
+		    kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+			dead = 1;
+	}
+	fclose(f);
+	return dead;
+}
+
+/*
  * bdb_watchdog - a thread that expires lock waits. Berkeley DB checks
  * lock timeouts only when someone runs deadlock detection; a thread
  * blocked on a lock held by a process that died would otherwise wait
@@ -437,6 +487,8 @@ bdb_version_check(struct queue_error *err)
  * dead process's locks, and retries (bdb_run). In a process that writes
  * it also trickles dirty pages to disk, so that writers rarely have to
  * evict a dirty page themselves, and takes the periodic checkpoints.
+ * Its own Berkeley DB calls count as calls in flight, so bdb_sentinel
+ * notices if it gets stuck too.
  */
 static void *
 bdb_watchdog(void *arg)
@@ -455,8 +507,9 @@ bdb_watchdog(void *arg)
 		if (b->wd_stop)
 			break;
 		pthread_mutex_unlock(&b->wd_mu);
-		pthread_rwlock_rdlock(&b->lock);
-		if (b->env != NULL) {
+		__atomic_add_fetch(&b->inflight, 1, __ATOMIC_SEQ_CST);
+		pthread_mutex_lock(&b->env_mu);
+		if (b->env_ready) {
 			int nwrote;
 
 			(void)b->env->lock_detect(b->env, 0, DB_LOCK_EXPIRE,
@@ -475,12 +528,62 @@ bdb_watchdog(void *arg)
 					    1024, 1, 0);
 			}
 		}
-		pthread_rwlock_unlock(&b->lock);
+		pthread_mutex_unlock(&b->env_mu);
+		/* no progress counted: its calls must not mask a stuck one */
+		__atomic_sub_fetch(&b->inflight, 1, __ATOMIC_SEQ_CST);
 		pthread_mutex_lock(&b->wd_mu);
 	}
 	pthread_mutex_unlock(&b->wd_mu);
 	return NULL;
 }
+
+/*
+ * bdb_sentinel - a thread that makes no Berkeley DB call, so it cannot
+ * be caught by what it watches for: calls in flight (the watchdog's
+ * included), none finishing for BDB_WEDGE_TICKS, and a process that had
+ * the environment open now dead. A thread blocked on a mutex the dead
+ * process held can never wake, so the owner is told (on_wedged), once.
+ */
+static void *
+bdb_sentinel(void *arg)
+{
+	struct bdb *b = arg;
+	struct timespec ts;
+	unsigned stalled = 0;
+	uint64_t seen = 0;
+	int told = 0;
+
+	pthread_mutex_lock(&b->wd_mu);
+	while (!b->sn_stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += BDB_WATCHDOG_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&b->wd_cv, &b->wd_mu, &ts);
+		if (b->sn_stop)
+			break;
+		if (__atomic_load_n(&b->inflight, __ATOMIC_SEQ_CST) > 0 &&
+		    __atomic_load_n(&b->progress, __ATOMIC_SEQ_CST) == seen)
+			stalled++;
+		else
+			stalled = 0;
+		seen = __atomic_load_n(&b->progress, __ATOMIC_SEQ_CST);
+		if (stalled >= BDB_WEDGE_TICKS && !told && b->on_wedged &&
+		    bdb_dead_registered(b->home)) {
+			told = 1;
+			pthread_mutex_unlock(&b->wd_mu);
+			b->on_wedged(b->wedged_arg);
+			pthread_mutex_lock(&b->wd_mu);
+		}
+	}
+	pthread_mutex_unlock(&b->wd_mu);
+	return NULL;
+}
+
+static void bdb_watchdog_stop(struct bdb *);
+static void bdb_sentinel_stop(struct bdb *);
+static void *bdb_sentinel(void *);
+static void bdb_free(struct bdb *);
 
 /* bdb_open - backend open() */
 static enum queue_status
@@ -503,6 +606,8 @@ bdb_open(const struct queue_opts *o, void **statep, struct queue_error *err)
 	b->default_lifetime = o->default_lifetime ? o->default_lifetime :
 	    BDB_DEFAULT_LIFETIME;
 	b->cache_bytes = o->cache_bytes ? o->cache_bytes : BDB_CACHE_DEFAULT;
+	b->on_wedged = o->on_wedged;
+	b->wedged_arg = o->wedged_arg;
 	if (b->flags & QUEUE_OPEN_CREATE) {
 		if (bdb_mkdirs(o->state_dir, b->home, err) < 0) {
 			free(b);
@@ -515,25 +620,79 @@ bdb_open(const struct queue_opts *o, void **statep, struct queue_error *err)
 		return QUEUE_NOTFOUND;
 	}
 	pthread_rwlock_init(&b->lock, NULL);
-	if ((st = bdb_open_handles(b, err)) != QUEUE_OK) {
-		pthread_rwlock_destroy(&b->lock);
-		free(b);
-		return st;
-	}
+	pthread_mutex_init(&b->env_mu, NULL);
 	pthread_mutex_init(&b->gc_mu, NULL);
 	pthread_cond_init(&b->gc_cv, NULL);
 	b->gc_tail = &b->gc_head;
 	pthread_mutex_init(&b->wd_mu, NULL);
 	pthread_cond_init(&b->wd_cv, NULL);
+	/* the watchdog runs during the open too: it can block on a lock */
 	if (pthread_create(&b->watchdog, NULL, bdb_watchdog, b) != 0) {
 		queue_error_set(err, "cannot start the lock watchdog thread");
-		bdb_close_handles(b);
-		pthread_rwlock_destroy(&b->lock);
-		free(b);
+		bdb_free(b);
 		return QUEUE_ERROR;
+	}
+	b->sentinel_started = 1;
+	if (pthread_create(&b->sentinel, NULL, bdb_sentinel, b) != 0) {
+		b->sentinel_started = 0;
+		queue_error_set(err, "cannot start the sentinel thread");
+		bdb_watchdog_stop(b);
+		bdb_free(b);
+		return QUEUE_ERROR;
+	}
+	__atomic_add_fetch(&b->inflight, 1, __ATOMIC_SEQ_CST);
+	st = bdb_open_handles(b, err);
+	__atomic_sub_fetch(&b->inflight, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&b->progress, 1, __ATOMIC_SEQ_CST);
+	if (st != QUEUE_OK) {
+		bdb_watchdog_stop(b);
+		bdb_sentinel_stop(b);
+		bdb_free(b);
+		return st;
 	}
 	*statep = b;
 	return QUEUE_OK;
+}
+
+/*
+ * bdb_watchdog_stop - end the watchdog thread and wait for it. The
+ * sentinel keeps watching meanwhile: the watchdog may be the one stuck.
+ */
+static void
+bdb_watchdog_stop(struct bdb *b)
+{
+	pthread_mutex_lock(&b->wd_mu);
+	b->wd_stop = 1;
+	pthread_cond_broadcast(&b->wd_cv);
+	pthread_mutex_unlock(&b->wd_mu);
+	pthread_join(b->watchdog, NULL);
+}
+
+/* bdb_sentinel_stop - end the sentinel thread, last */
+static void
+bdb_sentinel_stop(struct bdb *b)
+{
+	if (!b->sentinel_started)
+		return;
+	pthread_mutex_lock(&b->wd_mu);
+	b->sn_stop = 1;
+	pthread_cond_broadcast(&b->wd_cv);
+	pthread_mutex_unlock(&b->wd_mu);
+	pthread_join(b->sentinel, NULL);
+	b->sentinel_started = 0;
+}
+
+/* bdb_free - release the synchronisation objects and the handle */
+static void
+bdb_free(struct bdb *b)
+{
+	pthread_cond_destroy(&b->wd_cv);
+	pthread_mutex_destroy(&b->wd_mu);
+	pthread_cond_destroy(&b->gc_cv);
+	pthread_mutex_destroy(&b->gc_mu);
+	pthread_mutex_destroy(&b->env_mu);
+	pthread_rwlock_destroy(&b->lock);
+	free(b);
 }
 
 /* bdb_close - backend close(): checkpoint so the next open is quick */
@@ -544,24 +703,19 @@ bdb_close(void **statep)
 
 	if (b == NULL)
 		return;
-	pthread_mutex_lock(&b->wd_mu);
-	b->wd_stop = 1;
-	pthread_cond_signal(&b->wd_cv);
-	pthread_mutex_unlock(&b->wd_mu);
-	pthread_join(b->watchdog, NULL);
-	pthread_cond_destroy(&b->wd_cv);
-	pthread_mutex_destroy(&b->wd_mu);
-	pthread_cond_destroy(&b->gc_cv);
-	pthread_mutex_destroy(&b->gc_mu);
+	bdb_watchdog_stop(b);
 	/*
 	 * A handle that wrote checkpoints (when enough log has gone by) so
 	 * the next recovery is short; a reader leaves the cache alone.
 	 */
+	__atomic_add_fetch(&b->inflight, 1, __ATOMIC_SEQ_CST);
 	if (b->env && b->wrote)
 		(void)b->env->txn_checkpoint(b->env, 1024, 0, 0);
+	/* closing can block too: still under the sentinel's eye */
 	bdb_close_handles(b);
-	pthread_rwlock_destroy(&b->lock);
-	free(b);
+	__atomic_sub_fetch(&b->inflight, 1, __ATOMIC_SEQ_CST);
+	bdb_sentinel_stop(b);
+	bdb_free(b);
 	*statep = NULL;
 }
 
@@ -624,13 +778,33 @@ bdb_reopen(struct bdb *b, uint64_t seen_gen, struct queue_error *err)
 	return st;
 }
 
+static enum queue_status bdb_run_txn(struct bdb *, unsigned, bdb_txn_fn,
+    void *, const char *, struct queue_error *);
+
 /*
- * bdb_run - run fn inside one transaction: retry on deadlock and lock
- * timeout, reopen after recovery, and make writes durable before
- * returning. fn returns 0, a DB error, or BDB_APP(status).
+ * bdb_run - run fn inside one transaction (bdb_run_txn), counting the
+ * calls in flight and finished so the watchdog can tell a wedge.
  */
 enum queue_status
 bdb_run(struct bdb *b, unsigned mode, bdb_txn_fn fn, void *arg,
+    const char *what, struct queue_error *err)
+{
+	enum queue_status st;
+
+	__atomic_add_fetch(&b->inflight, 1, __ATOMIC_SEQ_CST);
+	st = bdb_run_txn(b, mode, fn, arg, what, err);
+	__atomic_sub_fetch(&b->inflight, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&b->progress, 1, __ATOMIC_SEQ_CST);
+	return st;
+}
+
+/*
+ * bdb_run_txn - run fn inside one transaction: retry on deadlock and
+ * lock timeout, reopen after recovery, and make writes durable before
+ * returning. fn returns 0, a DB error, or BDB_APP(status).
+ */
+static enum queue_status
+bdb_run_txn(struct bdb *b, unsigned mode, bdb_txn_fn fn, void *arg,
     const char *what, struct queue_error *err)
 {
 	DB_TXN *t;

@@ -27,6 +27,8 @@
 #define BDB_WATCHDOG_MS		500
 #define BDB_TRICKLE_PCT		20		/* clean pages kept in the cache */
 #define BDB_CHECK_RECOUNTS	3		/* tries at an exact store-wide recount */
+#define BDB_WEDGE_TICKS		20		/* ticks without progress: suspect */
+#define BDB_OPEN_TRIES		5		/* reopens when a dead process blocks */
 #define BDB_CKP_TICKS		20		/* watchdog ticks between checkpoints */
 #define BDB_GC_BATCH		64		/* enqueues per group commit */
 #define BDB_MAX_LOCKS		100000
@@ -71,9 +73,19 @@ struct bdb {
 	struct bdb_enq_arg *gc_head, **gc_tail;	/* waiting requests */
 	int		 gc_leader;	/* a batch is being written */
 	pthread_t	 watchdog;	/* expires lock waits: bdb_watchdog() */
+	pthread_t	 sentinel;	/* notices wedges: bdb_sentinel() */
+	int		 sentinel_started;
+	pthread_mutex_t	 env_mu;	/* env_ready, for the watchdog */
+	int		 env_ready;	/* env is open and usable */
+	int		 open_tries;
+	int		 inflight;	/* threads inside bdb_run (atomic) */
+	uint64_t	 progress;	/* bdb_run calls finished (atomic) */
+	void		(*on_wedged)(void *);
+	void		*wedged_arg;
 	pthread_mutex_t	 wd_mu;
 	pthread_cond_t	 wd_cv;
 	int		 wd_stop;
+	int		 sn_stop;
 };
 
 /* Store-wide counters kept in meta.db under "stats". */

@@ -346,6 +346,18 @@ qw_body(uint64_t seed, uint64_t index, uint64_t size)
 	return QW_EXIT_OK;
 }
 
+/* qw_wedged - the store is stuck behind a dead process: say so and stop */
+static void
+qw_wedged(void *arg)
+{
+	static const char msg[] = "queue-writer: store wedged by a process "
+	    "that died holding its mutex; exiting so the next open recovers\n";
+
+	(void)arg;
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	_exit(QW_EXIT_STORE);
+}
+
 /* qw_open - open the store under state_dir or exit */
 static struct queue *
 qw_open(const char *state_dir)
@@ -359,6 +371,7 @@ qw_open(const char *state_dir)
 	memset(&err, 0, sizeof(err));
 	qo.state_dir = state_dir;
 	qo.flags = QUEUE_OPEN_CREATE;
+	qo.on_wedged = qw_wedged;
 	st = queue_open(&qo, &q, &err);
 	if (st != QUEUE_OK) {
 		fprintf(stderr, "queue-writer: open %s: %s: %s\n", state_dir,
