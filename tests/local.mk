@@ -38,7 +38,7 @@ TESTS += \
 	tests/integration/test-concurrency.sh \
 	tests/integration/test-enospc.sh \
 	tests/integration/test-style.sh
-EXTRA_DIST += tests/tap.sh tests/integration
+EXTRA_DIST += tests/tap.sh tests/integration tests/stress
 
 # Fuzz targets: built as libFuzzer binaries with --enable-fuzzer, and
 # always built as corpus replayers so make check runs every corpus.
