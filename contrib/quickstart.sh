@@ -23,7 +23,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 # Debian packages the build needs, and the ones the tests drive.
 BUILD_PKGS="gcc make autoconf automake pkg-config libdb5.3-dev libssl-dev
 	libsasl2-dev libsasl2-modules libevent-dev libidn2-dev"
-TEST_PKGS="libcmocka-dev python3 procps"
+TEST_PKGS="libcmocka-dev python3 procps openssl util-linux"
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
 
