@@ -8,6 +8,8 @@
 #	must still be there byte for byte; odmrctl check must be clean; and
 #	once space is freed, enqueueing works again.
 . "$top_srcdir/tests/tap.sh"
+require_cmd mount mount
+require_cmd fallocate util-linux
 
 ctl="$top_builddir/odmr/odmrctl"
 qw="$top_builddir/tests/tools/queue-writer"
