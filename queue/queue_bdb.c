@@ -97,6 +97,7 @@ static const char *const bdb_db_files[BDB_NDB] = {
 
 static __thread char bdb_errmsg[256];
 static __thread int bdb_saw_enospc;
+__thread uint64_t bdb_commit_gen;	/* generation of this thread's last commit */
 
 /*
  * bdb_errcall - keep Berkeley DB's last message for the error text, and
@@ -722,18 +723,30 @@ bdb_close(void **statep)
 /*
  * bdb_flush - make every transaction committed so far durable; for a
  * BDB_WRITE | BDB_NOFLUSH transaction, which must not be reported
- * done before this returns.
+ * done before this returns. gen is the generation it committed under
+ * (bdb_commit_gen right after bdb_run).
  */
 enum queue_status
-bdb_flush(struct bdb *b, struct queue_error *err)
+bdb_flush(struct bdb *b, uint64_t gen, struct queue_error *err)
 {
 	int rc = 0;
 
 	if (b->flags & QUEUE_OPEN_NOSYNC)
 		return QUEUE_OK;
 	pthread_rwlock_rdlock(&b->lock);
+	if (b->env == NULL || b->generation != gen) {
+		/*
+		 * The environment was recovered and reopened since the
+		 * commit: its log buffer, and maybe the commit, are gone.
+		 * Flushing the new one would prove nothing.
+		 */
+		pthread_rwlock_unlock(&b->lock);
+		queue_error_set(err, "the store was recovered before the "
+		    "write reached the disk; try again");
+		return QUEUE_ERROR;
+	}
 	bdb_saw_enospc = 0;
-	rc = b->env ? b->env->log_flush(b->env, NULL) : DB_RUNRECOVERY;
+	rc = b->env->log_flush(b->env, NULL);
 	pthread_rwlock_unlock(&b->lock);
 	return rc == 0 ? QUEUE_OK : bdb_fail(rc, "log flush", err);
 }
@@ -829,13 +842,23 @@ bdb_run_txn(struct bdb *b, unsigned mode, bdb_txn_fn fn, void *arg,
 			if (rc == 0) {
 				rc = t->commit(t, (mode & BDB_WRITE) ?
 				    DB_TXN_NOSYNC : 0);
+				if (rc == 0 && (mode & BDB_WRITE)) {
+					b->wrote = 1;
+					bdb_commit_gen = gen;
+				}
 				if (rc == 0 && (mode & BDB_WRITE) &&
 				    !(mode & BDB_NOFLUSH) &&
-				    !(b->flags & QUEUE_OPEN_NOSYNC))
-					rc = b->env->log_flush(b->env, NULL);
+				    !(b->flags & QUEUE_OPEN_NOSYNC) &&
+				    (rc = b->env->log_flush(b->env, NULL)) != 0) {
+					/*
+					 * Committed but maybe not on disk: never
+					 * run fn again (it may have been applied);
+					 * the caller reports a temporary failure.
+					 */
+					pthread_rwlock_unlock(&b->lock);
+					return bdb_fail(rc, what, err);
+				}
 				if (rc == 0) {
-					if (mode & BDB_WRITE)
-						b->wrote = 1;
 					pthread_rwlock_unlock(&b->lock);
 					return QUEUE_OK;
 				}

@@ -83,6 +83,10 @@ bdb_stats(void *state, struct queue_stats *out, struct queue_error *err)
 	if ((st = bdb_run(b, BDB_READ, bdb_stats_txn, &a, "stats", err)) != 0)
 		return st;
 	pthread_rwlock_rdlock(&b->lock);
+	if (b->env == NULL) {		/* a reopen failed meanwhile */
+		pthread_rwlock_unlock(&b->lock);
+		return QUEUE_OK;
+	}
 	if (b->env->lock_stat(b->env, &ls, 0) == 0) {
 		out->deadlocks = ls->st_ndeadlocks;
 		free(ls);
@@ -397,6 +401,7 @@ bdb_check_domains_txn(struct bdb *b, DB_TXN *t, void *arg)
 			bdb_problem(a, "domain record '%.*s' is corrupt",
 			    (int)(key.size > 64 ? 64 : key.size),
 			    (char *)key.data);
+			queue_domain_clear(&d);	/* safe after a failed decode */
 			continue;
 		}
 		if (a->nnames == a->maxnames) {
@@ -444,6 +449,7 @@ bdb_check_messages_txn(struct bdb *b, DB_TXN *t, void *arg)
 		    m.qid != qid) {
 			bdb_problem(a, "message %s: record is corrupt",
 			    bdb_check_id(qid, id));
+			queue_msg_clear(&m);	/* safe after a failed decode */
 			continue;
 		}
 		rc = bdb_check_msg(b, t, a, &m);

@@ -105,7 +105,8 @@ typedef int (*bdb_txn_fn)(struct bdb *, DB_TXN *, void *);
 enum queue_status bdb_run(struct bdb *, unsigned mode, bdb_txn_fn, void *,
 	    const char *what, struct queue_error *);
 enum queue_status bdb_fail(int rc, const char *what, struct queue_error *);
-enum queue_status bdb_flush(struct bdb *, struct queue_error *);
+enum queue_status bdb_flush(struct bdb *, uint64_t gen, struct queue_error *);
+extern __thread uint64_t bdb_commit_gen;
 uint64_t bdb_now(void);
 uint64_t bdb_sub(uint64_t, uint64_t);
 DBT	bdb_dbt(const void *, size_t);

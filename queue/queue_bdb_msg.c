@@ -340,6 +340,7 @@ bdb_gc_lead(struct bdb *b)
 	struct bdb_gc_batch g;
 	struct queue_error err;
 	enum queue_status st;
+	uint64_t gen;
 	size_t i;
 
 	memset(&g, 0, sizeof(g));
@@ -358,6 +359,7 @@ bdb_gc_lead(struct bdb *b)
 	memset(&err, 0, sizeof(err));
 	st = bdb_run(b, BDB_WRITE | BDB_NOFLUSH, bdb_gc_txn, &g, "enqueue",
 	    &err);
+	gen = bdb_commit_gen;
 	free(g.chunk);
 	free(g.doms);
 
@@ -370,7 +372,7 @@ bdb_gc_lead(struct bdb *b)
 	pthread_cond_broadcast(&b->gc_cv);
 	pthread_mutex_unlock(&b->gc_mu);
 	if (st == QUEUE_OK)
-		st = bdb_flush(b, &err);
+		st = bdb_flush(b, gen, &err);
 
 	pthread_mutex_lock(&b->gc_mu);
 	for (i = 0; i < g.n; i++) {
@@ -980,6 +982,9 @@ bdb_record_txn(struct bdb *b, DB_TXN *t, void *arg)
 
 			if (o->rcpt_index >= m.nrcpt)
 				continue;
+			if (i > 0 && a->o[i - 1].qid == o->qid &&
+			    a->o[i - 1].rcpt_index == o->rcpt_index)
+				continue;	/* the same outcome twice */
 			r = &m.rcpt[o->rcpt_index];
 			if (!queue_rcpt_live(r->state))
 				continue;	/* recorded twice: idempotent */
