@@ -480,6 +480,25 @@ bdb_dead_registered(const char *home)
 }
 
 /*
+ * bdb_tick - wait one BDB_WATCHDOG_MS tick (wd_mu held); 0 once *stop
+ * is set, for the watchdog and the sentinel alike
+ */
+static int
+bdb_tick(struct bdb *b, const int *stop)
+{
+	struct timespec ts;
+
+	if (*stop)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += BDB_WATCHDOG_MS * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_cond_timedwait(&b->wd_cv, &b->wd_mu, &ts);
+	return !*stop;
+}
+
+/*
  * bdb_watchdog - a thread that expires lock waits. Berkeley DB checks
  * lock timeouts only when someone runs deadlock detection; a thread
  * blocked on a lock held by a process that died would otherwise wait
@@ -495,18 +514,10 @@ static void *
 bdb_watchdog(void *arg)
 {
 	struct bdb *b = arg;
-	struct timespec ts;
 	unsigned ticks = 0;
 
 	pthread_mutex_lock(&b->wd_mu);
-	while (!b->wd_stop) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += BDB_WATCHDOG_MS * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&b->wd_cv, &b->wd_mu, &ts);
-		if (b->wd_stop)
-			break;
+	while (bdb_tick(b, &b->wd_stop)) {
 		pthread_mutex_unlock(&b->wd_mu);
 		__atomic_add_fetch(&b->inflight, 1, __ATOMIC_SEQ_CST);
 		pthread_mutex_lock(&b->env_mu);
@@ -549,20 +560,12 @@ static void *
 bdb_sentinel(void *arg)
 {
 	struct bdb *b = arg;
-	struct timespec ts;
 	unsigned stalled = 0;
 	uint64_t seen = 0;
 	int told = 0;
 
 	pthread_mutex_lock(&b->wd_mu);
-	while (!b->sn_stop) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += BDB_WATCHDOG_MS * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&b->wd_cv, &b->wd_mu, &ts);
-		if (b->sn_stop)
-			break;
+	while (bdb_tick(b, &b->sn_stop)) {
 		if (__atomic_load_n(&b->inflight, __ATOMIC_SEQ_CST) > 0 &&
 		    __atomic_load_n(&b->progress, __ATOMIC_SEQ_CST) == seen)
 			stalled++;
