@@ -130,7 +130,7 @@ while [ "$i" -lt "$ROUNDS" ]; do
 	4) args="-t 1 -z 2M -d c.example" ;;
 	5) args="-t 8 -z 2M -d c.example -d a.example" ;;
 	esac
-	ms=$(rand 50 700)
+	ms=$(rand 50 1200)
 	before=$(acked)
 	wlog=$tmp/writer.$i.log
 	# shellcheck disable=SC2086
@@ -150,9 +150,12 @@ else
 	not_ok "$fails of $ROUNDS writers could not start or died early"
 fi
 total=$(acked)
-# a kill leaves recovery (about half a second) to the next opener, so
-# the shortest rounds may end before their first ack; most must not
-if [ "$total" -gt 0 ] && [ $((ROUNDS - noack)) -ge $((ROUNDS / 4)) ]; then
+# A kill leaves recovery (about half a second under ASan) to the next
+# opener, and group commit acknowledges a whole batch at once, so many
+# rounds end before their first ack: those kills land in recovery and in
+# big first batches, which is worth testing too. The check is that the
+# run as a whole acknowledged plenty to verify, in several rounds.
+if [ "$total" -ge 200 ] && [ $((ROUNDS - noack)) -ge 3 ]; then
 	ok "writers made progress between kills ($total acked, $noack rounds without an ack)"
 else
 	not_ok "writers made little progress: $total acked, $noack of $ROUNDS rounds without an ack"
