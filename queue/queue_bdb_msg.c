@@ -52,6 +52,7 @@ struct bdb_enq_arg {
 	size_t		 ndoms;
 	struct queue_error *err;
 	enum queue_status st;		/* this message's own result */
+	int		 survived;	/* found durable after a failed flush */
 	int		 done;
 	struct bdb_enq_arg *next;	/* in the waiting queue */
 };
@@ -333,6 +334,33 @@ bdb_gc_txn(struct bdb *b, DB_TXN *t, void *arg)
 	return bdb_stats_put(b, t, &s);
 }
 
+/*
+ * bdb_gc_settle - after a batch's flush failed (the store was recovered
+ * between its commit and its flush, or the flush itself failed): a
+ * message that exists now is on disk, since recovery rebuilds the store
+ * from the log on disk alone. Mark those survived, so only the others
+ * are reported failed and retried by their senders.
+ */
+static void
+bdb_gc_settle(struct bdb *b, struct bdb_gc_batch *g)
+{
+	struct queue_msg *m;
+	size_t i;
+
+	for (i = 0; i < g->n; i++) {
+		struct bdb_enq_arg *a = g->req[i];
+
+		a->survived = 0;
+		if (a->st != QUEUE_OK)
+			continue;
+		m = NULL;
+		if (bdb_get(b, a->m->qid, &m, NULL) == QUEUE_OK &&
+		    bdb_flush(b, b->generation, NULL) == QUEUE_OK)
+			a->survived = 1;
+		queue_msg_free(&m);
+	}
+}
+
 /* bdb_gc_lead - write the waiting requests as one batch (gc_mu held) */
 static void
 bdb_gc_lead(struct bdb *b)
@@ -342,6 +370,7 @@ bdb_gc_lead(struct bdb *b)
 	enum queue_status st;
 	uint64_t gen;
 	size_t i;
+	int committed;
 
 	memset(&g, 0, sizeof(g));
 	g.req = xcalloc(BDB_GC_BATCH, sizeof(*g.req));
@@ -371,14 +400,17 @@ bdb_gc_lead(struct bdb *b)
 	b->gc_leader = 0;
 	pthread_cond_broadcast(&b->gc_cv);
 	pthread_mutex_unlock(&b->gc_mu);
-	if (st == QUEUE_OK)
+	committed = st == QUEUE_OK;
+	if (committed)
 		st = bdb_flush(b, gen, &err);
+	if (committed && st != QUEUE_OK)
+		bdb_gc_settle(b, &g);	/* which of them survived recovery? */
 
 	pthread_mutex_lock(&b->gc_mu);
 	for (i = 0; i < g.n; i++) {
 		struct bdb_enq_arg *a = g.req[i];
 
-		if (st != QUEUE_OK) {
+		if (st != QUEUE_OK && !a->survived) {
 			/* the batch failed as a whole: every message with it */
 			a->st = st;
 			if (a->err)
