@@ -23,6 +23,7 @@
 
 #include "buf.h"
 #include "dname.h"
+#include "json.h"
 #include "pack.h"
 #include "units.h"
 #include "xmalloc.h"
@@ -546,6 +547,89 @@ case_name(const char *kind, size_t i, const char *what)
 	return name;
 }
 
+
+static const struct {
+	const char	*in;
+	size_t		 len;
+	const char	*out;		/* the escaped text, without quotes */
+} json_escape_cases[] = {
+	{ "plain", 5, "plain" },
+	{ "a\"b\\c", 5, "a\\\"b\\\\c" },
+	{ "\n\r\t\b\f", 5, "\\n\\r\\t\\b\\f" },
+	{ "\x01\x1f", 2, "\\u0001\\u001f" },
+	{ "nul\0x", 5, "nul\\u0000x" },
+	{ "caf\xc3\xa9", 5, "caf\xc3\xa9" },		/* valid UTF-8 kept */
+	{ "\xff", 1, "\\ufffd" },			/* invalid byte */
+	{ "\xc3", 1, "\\ufffd" },			/* truncated sequence */
+	{ "\xc0\xaf", 2, "\\ufffd\\ufffd" },		/* overlong */
+	{ "\xed\xa0\x80", 3, "\\ufffd\\ufffd\\ufffd" },	/* surrogate */
+	{ "\xf4\x90\x80\x80", 4, "\\ufffd\\ufffd\\ufffd\\ufffd" }, /* > U+10FFFF */
+};
+
+/* test_json_escape - table: escaping and replacement of bad UTF-8 */
+static void
+test_json_escape(void **state)
+{
+	struct buf b;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(json_escape_cases) / sizeof(json_escape_cases[0]);
+	    i++) {
+		buf_init(&b);
+		json_escape(&b, json_escape_cases[i].in, json_escape_cases[i].len);
+		if (strcmp(buf_str(&b), json_escape_cases[i].out) != 0)
+			fail_msg("case %zu: got <%s> want <%s>", i, buf_str(&b),
+			    json_escape_cases[i].out);
+		buf_release(&b);
+	}
+}
+
+/* test_json_document - a nested document, and base64 in pieces */
+static void
+test_json_document(void **state)
+{
+	struct json j;
+	struct buf b, b64;
+
+	(void)state;
+	buf_init(&b);
+	json_init(&j, &b, 0);
+	json_begin_object(&j);
+	json_kv_string(&j, "s", "x");
+	json_kv_int(&j, "i", -3);
+	json_kv_uint(&j, "u", 18446744073709551615ULL);
+	json_kv_bool(&j, "t", 1);
+	json_kv_null(&j, "n");
+	json_key(&j, "a");
+	json_begin_array(&j);
+	json_uint(&j, 1);
+	json_string(&j, NULL);
+	json_end_array(&j);
+	json_key(&j, "b");
+	json_base64_begin(&j);
+	json_base64_add(&j, "he", 2);
+	json_base64_add(&j, "llo", 3);
+	json_base64_end(&j);
+	json_end_object(&j);
+	json_finish(&j);
+	assert_non_null(strstr(buf_str(&b), "\"s\":\"x\""));
+	assert_non_null(strstr(buf_str(&b), "\"i\":-3"));
+	assert_non_null(strstr(buf_str(&b), "\"u\":18446744073709551615"));
+	assert_non_null(strstr(buf_str(&b), "\"t\":true"));
+	assert_non_null(strstr(buf_str(&b), "\"n\":null"));
+	assert_non_null(strstr(buf_str(&b), "\"a\":[1,null]"));
+	assert_non_null(strstr(buf_str(&b), "\"b\":\"aGVsbG8=\""));
+	buf_init(&b64);
+	json_base64_encode(&b64, "hello", 5);
+	assert_string_equal(buf_str(&b64), "aGVsbG8=");
+	buf_reset(&b64);
+	json_base64_encode(&b64, "", 0);
+	assert_string_equal(buf_str(&b64), "");
+	buf_release(&b64);
+	buf_release(&b);
+}
+
 /* main - one TAP case per table row, then the other tests */
 int
 main(void)
@@ -561,6 +645,8 @@ main(void)
 		cmocka_unit_test(test_pack_corrupt),
 		cmocka_unit_test(test_buf_basic),
 		cmocka_unit_test(test_buf_grow),
+		cmocka_unit_test(test_json_escape),
+		cmocka_unit_test(test_json_document),
 	};
 	size_t nu = sizeof(unit_cases) / sizeof(unit_cases[0]);
 	size_t nd = sizeof(dname_cases) / sizeof(dname_cases[0]);
