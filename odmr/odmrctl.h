@@ -153,6 +153,24 @@ void	odmrctl_out_json_domain(struct odmrctl *, struct json *,
 	    const struct queue_domain *);
 int	odmrctl_out_write(const void *, size_t);
 int	odmrctl_out_buf(const struct buf *);
+
+/*
+ * A listing is one JSON document with an array of rows, or an aligned
+ * table: begin, optionally add document fields, open the array, let the
+ * row callbacks fill l.json or l.table, then finish and release.
+ */
+struct odmrctl_list {
+	struct buf		 out;
+	struct json		 j;
+	struct json		*json;		/* set with --json */
+	struct odmrctl_table	*table;		/* set otherwise */
+};
+
+void	odmrctl_out_list_begin(struct odmrctl_list *, struct odmrctl *,
+	    const char *schema, const char *const *headers, size_t ncols);
+void	odmrctl_out_list_array(struct odmrctl_list *, const char *key);
+int	odmrctl_out_list_finish(struct odmrctl_list *);
+void	odmrctl_out_list_release(struct odmrctl_list *);
 int	odmrctl_out_flush(void);
 
 #endif

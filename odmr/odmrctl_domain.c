@@ -676,8 +676,7 @@ odmrctl_domain_list(struct odmrctl *ctl, int argc, char **argv)
 	struct odmrctl_domain_listing l;
 	struct odmrctl_args a;
 	struct queue_error qerr;
-	struct json j;
-	struct buf out;
+	struct odmrctl_list list;
 	enum queue_status st;
 	const char *val;
 	int id, rc;
@@ -689,33 +688,22 @@ odmrctl_domain_list(struct odmrctl *ctl, int argc, char **argv)
 		    odmrctl_syntax_err(ctl, "unexpected argument '%s'", val);
 	if (odmrctl_store(ctl, &rc) < 0)
 		return rc;
-	buf_init(&out);
 	memset(&l, 0, sizeof(l));
 	memset(&qerr, 0, sizeof(qerr));
 	l.ctl = ctl;
-	if (ctl->json) {
-		odmrctl_out_json_begin(ctl, &j, &out, "odmrctl.domain.list/1");
-		json_key(&j, "domains");
-		json_begin_array(&j);
-		l.json = &j;
-	} else {
-		l.table = odmrctl_out_table_new(headers, 8);
+	odmrctl_out_list_begin(&list, ctl, "odmrctl.domain.list/1", headers, 8);
+	odmrctl_out_list_array(&list, "domains");
+	l.json = list.json;
+	if ((l.table = list.table) != NULL) {
 		odmrctl_out_table_right(l.table, 6);
 		odmrctl_out_table_right(l.table, 7);
 	}
 	st = queue_domain_list(ctl->q, odmrctl_domain_list_one, &l, &qerr);
-	if (st == QUEUE_OK) {
-		if (ctl->json) {
-			json_end_array(&j);
-			odmrctl_out_json_end(&j);
-		} else
-			odmrctl_out_table_print(l.table, &out);
-		rc = odmrctl_out_buf(&out) < 0 ? ODMRCTL_EXIT_STORE :
-		    ODMRCTL_EXIT_OK;
-	} else
+	if (st == QUEUE_OK)
+		rc = odmrctl_out_list_finish(&list);
+	else
 		rc = odmrctl_store_err(st, &qerr, "cannot list domains");
-	odmrctl_out_table_free(&l.table);
-	buf_release(&out);
+	odmrctl_out_list_release(&list);
 	return rc;
 }
 

@@ -413,3 +413,48 @@ odmrctl_out_flush(void)
 	}
 	return odmrctl_out_failed ? -1 : 0;
 }
+
+/* odmrctl_out_list_begin - start a listing: a JSON document or a table */
+void
+odmrctl_out_list_begin(struct odmrctl_list *l, struct odmrctl *ctl,
+    const char *schema, const char *const *headers, size_t ncols)
+{
+	memset(l, 0, sizeof(*l));
+	buf_init(&l->out);
+	if (ctl->json) {
+		odmrctl_out_json_begin(ctl, &l->j, &l->out, schema);
+		l->json = &l->j;
+	} else
+		l->table = odmrctl_out_table_new(headers, ncols);
+}
+
+/* odmrctl_out_list_array - open the array of rows (JSON only) */
+void
+odmrctl_out_list_array(struct odmrctl_list *l, const char *key)
+{
+	if (l->json == NULL)
+		return;
+	json_key(l->json, key);
+	json_begin_array(l->json);
+}
+
+/* odmrctl_out_list_finish - close the listing and write it out */
+int
+odmrctl_out_list_finish(struct odmrctl_list *l)
+{
+	if (l->json != NULL) {
+		json_end_array(l->json);
+		odmrctl_out_json_end(l->json);
+	} else
+		odmrctl_out_table_print(l->table, &l->out);
+	return odmrctl_out_buf(&l->out) < 0 ? ODMRCTL_EXIT_STORE :
+	    ODMRCTL_EXIT_OK;
+}
+
+/* odmrctl_out_list_release - free what a listing holds */
+void
+odmrctl_out_list_release(struct odmrctl_list *l)
+{
+	odmrctl_out_table_free(&l->table);
+	buf_release(&l->out);
+}

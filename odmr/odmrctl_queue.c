@@ -88,38 +88,26 @@ odmrctl_queue_summary(struct odmrctl *ctl)
 	    "OLDEST", "NEXT-EXPIRY", "LAST-PICKUP", "FLUSH" };
 	struct odmrctl_queue_walk w;
 	struct queue_error qerr;
-	struct json j;
-	struct buf out;
+	struct odmrctl_list list;
 	enum queue_status st;
 	int rc;
 
-	buf_init(&out);
 	memset(&w, 0, sizeof(w));
 	memset(&qerr, 0, sizeof(qerr));
 	w.ctl = ctl;
-	if (ctl->json) {
-		odmrctl_out_json_begin(ctl, &j, &out, "odmrctl.queue/1");
-		json_key(&j, "domains");
-		json_begin_array(&j);
-		w.json = &j;
-	} else {
-		w.table = odmrctl_out_table_new(headers, 7);
+	odmrctl_out_list_begin(&list, ctl, "odmrctl.queue/1", headers, 7);
+	odmrctl_out_list_array(&list, "domains");
+	w.json = list.json;
+	if ((w.table = list.table) != NULL) {
 		odmrctl_out_table_right(w.table, 1);
 		odmrctl_out_table_right(w.table, 2);
 	}
 	st = queue_domain_list(ctl->q, odmrctl_queue_domain_row, &w, &qerr);
-	if (st == QUEUE_OK) {
-		if (ctl->json) {
-			json_end_array(&j);
-			odmrctl_out_json_end(&j);
-		} else
-			odmrctl_out_table_print(w.table, &out);
-		rc = odmrctl_out_buf(&out) < 0 ? ODMRCTL_EXIT_STORE :
-		    ODMRCTL_EXIT_OK;
-	} else
+	if (st == QUEUE_OK)
+		rc = odmrctl_out_list_finish(&list);
+	else
 		rc = odmrctl_store_err(st, &qerr, "cannot read the queue");
-	odmrctl_out_table_free(&w.table);
-	buf_release(&out);
+	odmrctl_out_list_release(&list);
 	return rc;
 }
 
@@ -242,8 +230,7 @@ odmrctl_queue_domain(struct odmrctl *ctl, const char *name)
 	struct odmrctl_queue_walk w;
 	struct queue_domain d;
 	struct queue_error qerr;
-	struct json j;
-	struct buf out;
+	struct odmrctl_list list;
 	enum queue_status st;
 	int rc;
 
@@ -257,37 +244,27 @@ odmrctl_queue_domain(struct odmrctl *ctl, const char *name)
 		return odmrctl_store_err(st, &qerr, "cannot read domain %s",
 		    name);
 	queue_domain_clear(&d);
-	buf_init(&out);
 	memset(&w, 0, sizeof(w));
 	w.ctl = ctl;
-	if (ctl->json) {
-		odmrctl_out_json_begin(ctl, &j, &out, "odmrctl.queue.domain/1");
-		json_kv_string(&j, "domain", name);
-		json_key(&j, "messages");
-		json_begin_array(&j);
-		w.json = &j;
-	} else {
-		w.table = odmrctl_out_table_new(headers, 7);
+	odmrctl_out_list_begin(&list, ctl, "odmrctl.queue.domain/1", headers, 7);
+	if (list.json != NULL)
+		json_kv_string(list.json, "domain", name);
+	odmrctl_out_list_array(&list, "messages");
+	w.json = list.json;
+	if ((w.table = list.table) != NULL) {
 		odmrctl_out_table_right(w.table, 2);
 		odmrctl_out_table_right(w.table, 5);
 	}
 	st = queue_walk(ctl->q, name, 0, odmrctl_queue_msg_row, &w, &qerr);
-	if (st == QUEUE_OK) {
-		if (ctl->json) {
-			json_end_array(&j);
-			odmrctl_out_json_end(&j);
-		} else
-			odmrctl_out_table_print(w.table, &out);
-		rc = odmrctl_out_buf(&out) < 0 ? ODMRCTL_EXIT_STORE :
-		    ODMRCTL_EXIT_OK;
-	} else if (st == QUEUE_NOTFOUND) {	/* deleted meanwhile */
+	if (st == QUEUE_OK)
+		rc = odmrctl_out_list_finish(&list);
+	else if (st == QUEUE_NOTFOUND) {	/* deleted meanwhile */
 		odmrctl_err("unknown domain %s", name);
 		rc = ODMRCTL_EXIT_NOTFOUND;
 	} else
 		rc = odmrctl_store_err(st, &qerr, "cannot read the queue of %s",
 		    name);
-	odmrctl_out_table_free(&w.table);
-	buf_release(&out);
+	odmrctl_out_list_release(&list);
 	return rc;
 }
 
