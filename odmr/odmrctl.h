@@ -98,6 +98,7 @@ int	odmrctl_domain_arg(struct odmrctl *, const char *in,
 uint64_t odmrctl_default_lifetime(const struct odmrctl *);
 
 /* odmrctl_domain.c */
+int	odmrctl_domain_known(struct odmrctl *, const char *name);
 int	odmrctl_domain_add(struct odmrctl *, int, char **);
 int	odmrctl_domain_set(struct odmrctl *, int, char **);
 int	odmrctl_domain_del(struct odmrctl *, int, char **);

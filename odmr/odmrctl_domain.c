@@ -747,6 +747,30 @@ odmrctl_domain_show_human(struct odmrctl *ctl, const struct queue_domain *d,
 	odmrctl_out_kv(out, "flush", "%s", v);
 }
 
+/*
+ * odmrctl_domain_known - is name a customer domain? ODMRCTL_EXIT_OK, or
+ * the exit code after saying why not
+ */
+int
+odmrctl_domain_known(struct odmrctl *ctl, const char *name)
+{
+	struct queue_domain d;
+	struct queue_error qerr;
+	enum queue_status st;
+
+	memset(&qerr, 0, sizeof(qerr));
+	st = queue_domain_get(ctl->q, name, &d, &qerr);
+	if (st == QUEUE_NOTFOUND) {
+		odmrctl_err("unknown domain %s", name);
+		return ODMRCTL_EXIT_NOTFOUND;
+	}
+	if (st != QUEUE_OK)
+		return odmrctl_store_err(st, &qerr, "cannot read domain %s",
+		    name);
+	queue_domain_clear(&d);
+	return ODMRCTL_EXIT_OK;
+}
+
 /* odmrctl_domain_show - "domain show": one domain in full */
 int
 odmrctl_domain_show(struct odmrctl *ctl, int argc, char **argv)

@@ -495,21 +495,14 @@ static int
 odmrctl_msg_by_domain(struct odmrctl *ctl, enum queue_op op,
     const char *domain)
 {
-	struct queue_domain d;
 	struct queue_error qerr;
 	enum queue_status st;
 	uint64_t count = 0;
+	int rc;
 
+	if ((rc = odmrctl_domain_known(ctl, domain)) != ODMRCTL_EXIT_OK)
+		return rc;
 	memset(&qerr, 0, sizeof(qerr));
-	st = queue_domain_get(ctl->q, domain, &d, &qerr);
-	if (st == QUEUE_NOTFOUND) {
-		odmrctl_err("unknown domain %s", domain);
-		return ODMRCTL_EXIT_NOTFOUND;
-	}
-	if (st != QUEUE_OK)
-		return odmrctl_store_err(st, &qerr, "cannot read domain %s",
-		    domain);
-	queue_domain_clear(&d);
 	st = queue_domain_op(ctl->q, op, domain, &count, &qerr);
 	/* the domain exists: NOTFOUND here means no message matched */
 	if (st == QUEUE_NOTFOUND)

@@ -228,22 +228,14 @@ odmrctl_queue_domain(struct odmrctl *ctl, const char *name)
 	static const char *const headers[] = { "ID", "ARRIVAL", "SIZE",
 	    "SENDER", "RCPTS", "ATTEMPTS", "LAST-ERROR" };
 	struct odmrctl_queue_walk w;
-	struct queue_domain d;
 	struct queue_error qerr;
 	struct odmrctl_list list;
 	enum queue_status st;
 	int rc;
 
+	if ((rc = odmrctl_domain_known(ctl, name)) != ODMRCTL_EXIT_OK)
+		return rc;
 	memset(&qerr, 0, sizeof(qerr));
-	st = queue_domain_get(ctl->q, name, &d, &qerr);
-	if (st == QUEUE_NOTFOUND) {
-		odmrctl_err("unknown domain %s", name);
-		return ODMRCTL_EXIT_NOTFOUND;
-	}
-	if (st != QUEUE_OK)
-		return odmrctl_store_err(st, &qerr, "cannot read domain %s",
-		    name);
-	queue_domain_clear(&d);
 	memset(&w, 0, sizeof(w));
 	w.ctl = ctl;
 	odmrctl_out_list_begin(&list, ctl, "odmrctl.queue.domain/1", headers, 7);
