@@ -68,7 +68,7 @@ static const struct {
 } smtp_parse_statuses[] = {
 	[SMTP_PARSE_OK] = { "ok", 250, "2.0.0" },
 	/* RFC 5321 4.5.3.1.10 "500 Line too long"; RFC 3463 X.5.6 */
-	[SMTP_PARSE_LINE_TOO_LONG] = { "line-too-long", 500, "5.5.6" },
+	[SMTP_PARSE_LINE_TOO_LONG] = { "line-too-long", 500, "5.5.2" },
 	[SMTP_PARSE_BAD_LINE] = { "bad-line", 500, "5.5.2" },
 	[SMTP_PARSE_UNKNOWN_COMMAND] = { "unknown-command", 500, "5.5.2" },
 	[SMTP_PARSE_BAD_ARGS] = { "bad-args", 501, "5.5.4" },
@@ -378,6 +378,14 @@ enum smtp_parse_status
 smtp_parse_command(const char *line, size_t len, struct smtp_parse_cmd *out,
     const char **error_r)
 {
+	return smtp_parse_command_ex(line, len, 0, out, error_r);
+}
+
+/* smtp_parse_command_ex - the same, with every line limit raised by extra */
+enum smtp_parse_status
+smtp_parse_command_ex(const char *line, size_t len, size_t extra,
+    struct smtp_parse_cmd *out, const char **error_r)
+{
 	const struct smtp_parse_verb_def *def = NULL;
 	size_t i, vlen, a, e;
 	int v;
@@ -386,7 +394,7 @@ smtp_parse_command(const char *line, size_t len, struct smtp_parse_cmd *out,
 	out->arg = "";
 	/* RFC 5321 4.5.3.1.4: 512 octets with the CRLF, or what an
 	 * extension allows; the per-verb limit is checked below */
-	if (len > SMTP_PARSE_READ_MAX - 2)
+	if (len > SMTP_PARSE_READ_MAX + extra - 2)
 		return set_error(error_r, SMTP_PARSE_LINE_TOO_LONG,
 		    "Line too long");
 	for (i = 0; i < len; i++) {
@@ -417,7 +425,7 @@ smtp_parse_command(const char *line, size_t len, struct smtp_parse_cmd *out,
 				break;
 			}
 	if (def == NULL) {
-		if (len + 2 > SMTP_PARSE_LINE_MAX)
+		if (len + 2 > SMTP_PARSE_LINE_MAX + extra)
 			return set_error(error_r, SMTP_PARSE_LINE_TOO_LONG,
 			    "Line too long");
 		return set_error(error_r, SMTP_PARSE_UNKNOWN_COMMAND,
@@ -426,7 +434,7 @@ smtp_parse_command(const char *line, size_t len, struct smtp_parse_cmd *out,
 	for (i = 0; i < vlen; i++)
 		if (line[i] >= 'a' && line[i] <= 'z')
 			out->flags |= SMTP_PARSE_CMD_LOWER_VERB;
-	if (len + 2 > def->line_max)
+	if (len + 2 > def->line_max + extra)
 		return set_error(error_r, SMTP_PARSE_LINE_TOO_LONG,
 		    "Line too long");
 

@@ -13,6 +13,8 @@
  *
  *	smtp_parse_command() splits a line (without its CRLF) into a verb
  *	and its argument; for MAIL and RCPT it also eats "FROM:" / "TO:".
+ *	smtp_parse_command_ex() does the same with every line limit raised
+ *	by extra octets (odmrd.conf max_command_line above 512).
  *	smtp_parse_path() reads one <reverse-path> or <forward-path> and
  *	reports every relay trick as a flag; it does not decide relaying.
  *	smtp_parse_mail_params() and smtp_parse_rcpt_params() read the
@@ -66,7 +68,7 @@ struct buf;
 /* Results; smtp_parse_status_code/_enhanced give the suggested reply. */
 enum smtp_parse_status {
 	SMTP_PARSE_OK = 0,
-	SMTP_PARSE_LINE_TOO_LONG,	/* 500 5.5.6 */
+	SMTP_PARSE_LINE_TOO_LONG,	/* 500 5.5.2 */
 	SMTP_PARSE_BAD_LINE,		/* 500 5.5.2: NUL, bare CR/LF, CTL */
 	SMTP_PARSE_UNKNOWN_COMMAND,	/* 500 5.5.2 */
 	SMTP_PARSE_BAD_ARGS,		/* 501 5.5.4 */
@@ -208,6 +210,8 @@ const char	*smtp_parse_helo_flag_name(unsigned bit);
 
 enum smtp_parse_status smtp_parse_command(const char *line, size_t len,
 	    struct smtp_parse_cmd *out, const char **error_r);
+enum smtp_parse_status smtp_parse_command_ex(const char *line, size_t len,
+	    size_t extra, struct smtp_parse_cmd *out, const char **error_r);
 enum smtp_parse_status smtp_parse_path(const char *s, size_t len,
 	    unsigned in_flags, struct smtp_parse_path *out,
 	    const char **error_r);

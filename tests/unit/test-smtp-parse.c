@@ -43,7 +43,7 @@
 
 /* reply shorthands: status and the reply it must map to */
 #define R_OK		.st = SMTP_PARSE_OK, .reply = NULL
-#define R_LONG		.st = SMTP_PARSE_LINE_TOO_LONG, .reply = "500 5.5.6"
+#define R_LONG		.st = SMTP_PARSE_LINE_TOO_LONG, .reply = "500 5.5.2"
 #define R_LINE		.st = SMTP_PARSE_BAD_LINE, .reply = "500 5.5.2"
 #define R_UNKNOWN	.st = SMTP_PARSE_UNKNOWN_COMMAND, .reply = "500 5.5.2"
 #define R_ARGS		.st = SMTP_PARSE_BAD_ARGS, .reply = "501 5.5.4"
