@@ -68,6 +68,24 @@ static const struct conf_key odmr_conf_keys[] = {
 	    1, 1000000 },
 	{ "max_connections_per_ip", CONF_UINT, 0, "20",
 	    F(max_connections_per_ip), 1, 1000000 },
+	/* RFC 5321 4.5.3.1.4: 512 octets; MAIL and RCPT get more on top. */
+	{ "max_command_line", CONF_SIZE, 0, "512", F(max_command_line),
+	    512, ODMR_CONF_COMMAND_LINE_MAX },
+	/* RFC 5321 4.5.3.1.6: 1000 octets; more only for broken senders. */
+	{ "max_text_line", CONF_SIZE, 0, "1000", F(max_text_line),
+	    1000, ODMR_CONF_TEXT_LINE_MAX },
+	{ "max_errors", CONF_UINT, 0, "20", F(max_errors), 1, 1000 },
+	/* RFC 5321 6.3: counting Received: fields finds mail loops. */
+	{ "max_received_headers", CONF_UINT, 0, "50",
+	    F(max_received_headers), 1, 1000 },
+	/* RFC 5321 4.5.3.2.7 and 4.5.3.2.5: 5 and 3 minutes. */
+	{ "command_timeout", CONF_DURATION, 0, "5m", F(command_timeout),
+	    1, 3600 },
+	{ "data_timeout", CONF_DURATION, 0, "3m", F(data_timeout), 1, 3600 },
+	{ "shutdown_timeout", CONF_DURATION, 0, "30s", F(shutdown_timeout),
+	    0, 3600 },
+	{ "commit_threads", CONF_UINT, 0, "8", F(commit_threads),
+	    1, ODMR_CONF_COMMIT_THREADS_MAX },
 	{ "queue_lifetime", CONF_DURATION, 0, "5d", F(queue_lifetime),
 	    1, 0 },
 	{ "delay_warning", CONF_DURATION, 0, "1d", F(delay_warning), 0, 0 },

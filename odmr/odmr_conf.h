@@ -9,6 +9,10 @@
  *	unknown key or a bad value is an error that names the file and the
  *	line. When the file is not explicit (no -f) and does not exist, the
  *	built-in defaults are used.
+ *
+ *	The ODMR_CONF_*_MAX constants are the upper bounds of the keys that
+ *	size a buffer or a thread pool, so that callers can size theirs
+ *	without repeating the numbers of the key table.
  */
 #ifndef ODMR_ODMR_CONF_H
 #define ODMR_ODMR_CONF_H
@@ -17,6 +21,10 @@
 #include <stdint.h>
 
 #include "log.h"
+
+#define ODMR_CONF_COMMAND_LINE_MAX	65536		/* max_command_line */
+#define ODMR_CONF_TEXT_LINE_MAX		(1024 * 1024)	/* max_text_line */
+#define ODMR_CONF_COMMIT_THREADS_MAX	64		/* commit_threads */
 
 struct odmr_conf {
 	char		*path;		/* file read, or NULL for defaults */
@@ -32,6 +40,14 @@ struct odmr_conf {
 	uint64_t	 max_recipients;
 	uint64_t	 max_connections;
 	uint64_t	 max_connections_per_ip;
+	uint64_t	 max_command_line;	/* octets with CRLF, RFC 5321 */
+	uint64_t	 max_text_line;		/* octets with CRLF, in DATA */
+	uint64_t	 max_errors;		/* bad commands, then 421 */
+	uint64_t	 max_received_headers;	/* more: 554 5.4.6 loop */
+	uint64_t	 command_timeout;	/* seconds */
+	uint64_t	 data_timeout;		/* seconds */
+	uint64_t	 shutdown_timeout;	/* seconds, 0 = do not wait */
+	uint64_t	 commit_threads;	/* store commit pool */
 	uint64_t	 queue_lifetime;	/* seconds */
 	uint64_t	 delay_warning;		/* seconds, 0 = off */
 	char		*bounce_relay;		/* "" = MX lookup */

@@ -46,6 +46,9 @@ field_str(const struct odmr_conf *c, const char *f, char *out, size_t sz)
 	S(user)
 	N(max_message_size) N(max_recipients) N(max_connections)
 	N(max_connections_per_ip) N(queue_lifetime) N(delay_warning)
+	N(max_command_line) N(max_text_line) N(max_errors)
+	N(max_received_headers) N(command_timeout) N(data_timeout)
+	N(shutdown_timeout) N(commit_threads)
 #undef S
 #undef N
 	if (strcmp(f, "auth_require_tls") == 0) {
@@ -92,6 +95,14 @@ static const struct good_case good_cases[] = {
 	{ "", "bounce_relay", "" },
 	{ "", "user", "" },
 	{ "", "log_level", "info" },
+	{ "", "max_command_line", "512" },
+	{ "", "max_text_line", "1000" },
+	{ "", "max_errors", "20" },
+	{ "", "max_received_headers", "50" },
+	{ "", "command_timeout", "300" },
+	{ "", "data_timeout", "180" },
+	{ "", "shutdown_timeout", "30" },
+	{ "", "commit_threads", "8" },
 	/* syntax: spaces, tabs, comments, CRLF, BOM, no final newline */
 	{ "hostname = mx.example.net\n", "hostname", "mx.example.net" },
 	{ "hostname=mx.example.net", "hostname", "mx.example.net" },
@@ -151,6 +162,45 @@ static const struct good_case good_cases[] = {
 	{ "queue_lifetime = 1w\n", "queue_lifetime", "604800" },
 	{ "delay_warning = 0\n", "delay_warning", "0" },
 	{ "delay_warning = 4h\n", "delay_warning", "14400" },
+	/* SMTP line limits: sizes with units, both ends of the range */
+	{ "max_command_line = 512\n", "max_command_line", "512" },
+	{ "max_command_line = 1k\n", "max_command_line", "1024" },
+	{ "max_command_line = 4K\n", "max_command_line", "4096" },
+	{ "max_command_line = 2048B\n", "max_command_line", "2048" },
+	{ "max_command_line = 64k\n", "max_command_line", "65536" },
+	{ "max_command_line = 65536\n", "max_command_line", "65536" },
+	{ "max_text_line = 1000\n", "max_text_line", "1000" },
+	{ "max_text_line = 1k\n", "max_text_line", "1024" },
+	{ "max_text_line = 998k\n", "max_text_line", "1021952" },
+	{ "max_text_line = 1M\n", "max_text_line", "1048576" },
+	{ "max_text_line = 1mb\n", "max_text_line", "1048576" },
+	{ "max_text_line = 1048576\n", "max_text_line", "1048576" },
+	/* SMTP counters */
+	{ "max_errors = 1\n", "max_errors", "1" },
+	{ "max_errors = 5\n", "max_errors", "5" },
+	{ "max_errors = 1000\n", "max_errors", "1000" },
+	{ "max_errors = 007\n", "max_errors", "7" },
+	{ "max_received_headers = 1\n", "max_received_headers", "1" },
+	{ "max_received_headers = 100\n", "max_received_headers", "100" },
+	{ "max_received_headers = 1000\n", "max_received_headers", "1000" },
+	{ "commit_threads = 1\n", "commit_threads", "1" },
+	{ "commit_threads = 16\n", "commit_threads", "16" },
+	{ "commit_threads = 64\n", "commit_threads", "64" },
+	/* SMTP timeouts: seconds by default, 1s..1h, shutdown from 0 */
+	{ "command_timeout = 1\n", "command_timeout", "1" },
+	{ "command_timeout = 1s\n", "command_timeout", "1" },
+	{ "command_timeout = 10m\n", "command_timeout", "600" },
+	{ "command_timeout = 1h\n", "command_timeout", "3600" },
+	{ "command_timeout = 3600\n", "command_timeout", "3600" },
+	{ "data_timeout = 1s\n", "data_timeout", "1" },
+	{ "data_timeout = 90\n", "data_timeout", "90" },
+	{ "data_timeout = 5m\n", "data_timeout", "300" },
+	{ "data_timeout = 60m\n", "data_timeout", "3600" },
+	{ "shutdown_timeout = 0\n", "shutdown_timeout", "0" },
+	{ "shutdown_timeout = 0s\n", "shutdown_timeout", "0" },
+	{ "shutdown_timeout = 2m\n", "shutdown_timeout", "120" },
+	{ "shutdown_timeout = 1h\n", "shutdown_timeout", "3600" },
+	{ "shutdown_timeout = 3600s\n", "shutdown_timeout", "3600" },
 	/* bounce relay */
 	{ "bounce_relay = smtp.example.net\n", "bounce_relay",
 	    "smtp.example.net" },
@@ -178,6 +228,15 @@ static const struct good_case good_cases[] = {
 	  "delay_warning = 6h\nbounce_relay = relay.example.net:25\n"
 	  "user = odmr\nlog_level = debug\n", "max_message_size",
 	  "20971520" },
+	/* the SMTP keys together, after others, with comments */
+	{ "hostname = mx.example.net\n# SMTP limits\n"
+	  "max_command_line = 1k\nmax_text_line = 2k   # lenient\n"
+	  "max_errors = 10\nmax_received_headers = 30\n"
+	  "command_timeout = 10m\ndata_timeout = 5m\n"
+	  "shutdown_timeout = 1m\ncommit_threads = 4\n", "data_timeout",
+	  "300" },
+	{ "max_command_line = 1k\nmax_text_line = 2k   # lenient\n"
+	  "commit_threads = 4\n", "max_text_line", "2048" },
 };
 
 /* test_good - a good text parses and sets its field */
@@ -367,6 +426,140 @@ static const struct bad_case bad_cases[] = {
 	{ "bounce_relay = [::1]:x\n",
 	    "t.conf:1: bad value for bounce_relay '[::1]:x': expected a port "
 	    "number from 1 to 65535 after ']:'" },
+	/* max_command_line: size 512..64k */
+	{ "max_command_line = 511\n",
+	    "t.conf:1: bad value for max_command_line '511': must be at least "
+	    "512 octets" },
+	{ "max_command_line = 0\n",
+	    "t.conf:1: bad value for max_command_line '0': must be at least "
+	    "512 octets" },
+	{ "max_command_line = 65537\n",
+	    "t.conf:1: bad value for max_command_line '65537': must be at most "
+	    "65536 octets" },
+	{ "max_command_line = 65k\n",
+	    "t.conf:1: bad value for max_command_line '65k': must be at most "
+	    "65536 octets" },
+	{ "max_command_line = 1G\n",
+	    "t.conf:1: bad value for max_command_line '1G': must be at most "
+	    "65536 octets" },
+	{ "max_command_line = 512x\n",
+	    "t.conf:1: bad value for max_command_line '512x': unknown size "
+	    "unit (use k, M or G)" },
+	{ "max_command_line = 1kx\n",
+	    "t.conf:1: bad value for max_command_line '1kx': trailing "
+	    "characters after size" },
+	{ "max_command_line = 1.5k\n",
+	    "t.conf:1: bad value for max_command_line '1.5k': unknown size "
+	    "unit (use k, M or G)" },
+	{ "max_command_line = -512\n",
+	    "t.conf:1: bad value for max_command_line '-512': expected a "
+	    "number" },
+	{ "max_command_line =\n",
+	    "t.conf:1: bad value for max_command_line '': empty value" },
+	/* max_text_line: size 1000..1M */
+	{ "max_text_line = 999\n",
+	    "t.conf:1: bad value for max_text_line '999': must be at least "
+	    "1000 octets" },
+	{ "max_text_line = 1048577\n",
+	    "t.conf:1: bad value for max_text_line '1048577': must be at most "
+	    "1048576 octets" },
+	{ "max_text_line = 2M\n",
+	    "t.conf:1: bad value for max_text_line '2M': must be at most "
+	    "1048576 octets" },
+	{ "max_text_line = 1000 lines\n",
+	    "t.conf:1: bad value for max_text_line '1000 lines': unknown size "
+	    "unit (use k, M or G)" },
+	{ "max_text_line = large\n",
+	    "t.conf:1: bad value for max_text_line 'large': expected a "
+	    "number" },
+	/* max_errors and max_received_headers: numbers 1..1000 */
+	{ "max_errors = 0\n",
+	    "t.conf:1: bad value for max_errors '0': must be at least 1" },
+	{ "max_errors = 1001\n",
+	    "t.conf:1: bad value for max_errors '1001': must be at most 1000" },
+	{ "max_errors = 20k\n",
+	    "t.conf:1: bad value for max_errors '20k': trailing characters "
+	    "after number" },
+	{ "max_errors = twenty\n",
+	    "t.conf:1: bad value for max_errors 'twenty': expected a number" },
+	{ "max_received_headers = 0\n",
+	    "t.conf:1: bad value for max_received_headers '0': must be at "
+	    "least 1" },
+	{ "max_received_headers = 1001\n",
+	    "t.conf:1: bad value for max_received_headers '1001': must be at "
+	    "most 1000" },
+	{ "max_received_headers = 50.0\n",
+	    "t.conf:1: bad value for max_received_headers '50.0': trailing "
+	    "characters after number" },
+	{ "max_received_headers =\n",
+	    "t.conf:1: bad value for max_received_headers '': empty value" },
+	/* command_timeout and data_timeout: durations 1s..1h */
+	{ "command_timeout = 0\n",
+	    "t.conf:1: bad value for command_timeout '0': must be at least 1 "
+	    "seconds" },
+	{ "command_timeout = 3601\n",
+	    "t.conf:1: bad value for command_timeout '3601': must be at most "
+	    "3600 seconds" },
+	{ "command_timeout = 2h\n",
+	    "t.conf:1: bad value for command_timeout '2h': must be at most "
+	    "3600 seconds" },
+	{ "command_timeout = 5M\n",
+	    "t.conf:1: bad value for command_timeout '5M': unknown duration "
+	    "unit (use s, m, h, d or w)" },
+	{ "command_timeout = 1h30m\n",
+	    "t.conf:1: bad value for command_timeout '1h30m': trailing "
+	    "characters after duration" },
+	{ "command_timeout = 99999999999999999999w\n",
+	    "t.conf:1: bad value for command_timeout '99999999999999999999w': "
+	    "number too large" },
+	{ "data_timeout = 0s\n",
+	    "t.conf:1: bad value for data_timeout '0s': must be at least 1 "
+	    "seconds" },
+	{ "data_timeout = 1d\n",
+	    "t.conf:1: bad value for data_timeout '1d': must be at most 3600 "
+	    "seconds" },
+	{ "data_timeout = 3 m\n",
+	    "t.conf:1: bad value for data_timeout '3 m': unknown duration unit "
+	    "(use s, m, h, d or w)" },
+	/* shutdown_timeout: duration 0..1h */
+	{ "shutdown_timeout = 3601s\n",
+	    "t.conf:1: bad value for shutdown_timeout '3601s': must be at most "
+	    "3600 seconds" },
+	{ "shutdown_timeout = 1w\n",
+	    "t.conf:1: bad value for shutdown_timeout '1w': must be at most "
+	    "3600 seconds" },
+	{ "shutdown_timeout = -1\n",
+	    "t.conf:1: bad value for shutdown_timeout '-1': expected a number" },
+	{ "shutdown_timeout = 30ss\n",
+	    "t.conf:1: bad value for shutdown_timeout '30ss': trailing "
+	    "characters after duration" },
+	{ "shutdown_timeout =\n",
+	    "t.conf:1: bad value for shutdown_timeout '': empty value" },
+	/* commit_threads: number 1..64 */
+	{ "commit_threads = 0\n",
+	    "t.conf:1: bad value for commit_threads '0': must be at least 1" },
+	{ "commit_threads = 65\n",
+	    "t.conf:1: bad value for commit_threads '65': must be at most 64" },
+	{ "commit_threads = 8 threads\n",
+	    "t.conf:1: bad value for commit_threads '8 threads': trailing "
+	    "characters after number" },
+	{ "commit_threads = 0x10\n",
+	    "t.conf:1: bad value for commit_threads '0x10': trailing "
+	    "characters after number" },
+	/* the new keys: line numbers, duplicates, near-miss names */
+	{ "hostname = mx.example.net\n\n# limits\nmax_errors = 0\n",
+	    "t.conf:4: bad value for max_errors '0': must be at least 1" },
+	{ "commit_threads = 4\n# again\ncommit_threads = 8\n",
+	    "t.conf:3: 'commit_threads' already set at line 1" },
+	{ "command_timeout = 5m\ndata_timeout = 3m\ncommand_timeout = 5m\n",
+	    "t.conf:3: 'command_timeout' already set at line 1" },
+	{ "max_text_line = 1k\nmax_text_line = 1k\n",
+	    "t.conf:2: 'max_text_line' already set at line 1" },
+	{ "max_command_lines = 512\n",
+	    "t.conf:1: unknown key 'max_command_lines'" },
+	{ "commit-threads = 8\n", "t.conf:1: unknown key 'commit-threads'" },
+	{ "Max_Errors = 5\n", "t.conf:1: unknown key 'Max_Errors'" },
+	{ "data_timeout 3m\n", "t.conf:1: missing '=' after 'data_timeout'" },
 	{ "user = a\x01" "b\n", "t.conf:1: control character 0x01 in line" },
 	{ "user = a\rb\n", "t.conf:1: control character 0x0d in line" },
 	{ "tls_cert_file = /etc/c.pem\n",
@@ -558,11 +751,73 @@ test_load(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* bound_case - a key set to its bound plus delta: 0 accepted, -1 not */
+static void
+bound_case(const char *key, uint64_t value, int want_rc)
+{
+	char *text = xasprintf("%s = %llu\n", key, (unsigned long long)value);
+	struct odmr_conf *c;
+	char *err;
+	int rc = parse(text, &c, &err);
+
+	if (rc != want_rc)
+		fail_msg("%s: rc %d, want %d (%s)", text, rc, want_rc,
+		    err ? err : "");
+	if (rc < 0) {
+		assert_non_null(strstr(err, "t.conf:1: bad value for "));
+		assert_non_null(strstr(err, "must be at most"));
+		free(err);
+	}
+	odmr_conf_free(&c);
+	free(text);
+}
+
+/* test_bounds - the header's ODMR_CONF_*_MAX match the key table */
+static void
+test_bounds(void **state)
+{
+	char dir[] = "/tmp/test-conf.XXXXXX", path[256], want[512], *err;
+	struct odmr_conf *c;
+	int n;
+
+	(void)state;
+	bound_case("max_command_line", ODMR_CONF_COMMAND_LINE_MAX, 0);
+	bound_case("max_command_line", ODMR_CONF_COMMAND_LINE_MAX + 1, -1);
+	bound_case("max_text_line", ODMR_CONF_TEXT_LINE_MAX, 0);
+	bound_case("max_text_line", ODMR_CONF_TEXT_LINE_MAX + 1, -1);
+	bound_case("commit_threads", ODMR_CONF_COMMIT_THREADS_MAX, 0);
+	bound_case("commit_threads", ODMR_CONF_COMMIT_THREADS_MAX + 1, -1);
+
+	/* an error in a real file names that file and the line */
+	assert_non_null(mkdtemp(dir));
+	n = snprintf(path, sizeof(path), "%s/odmrd.conf", dir);
+	assert_true(n > 0 && (size_t)n < sizeof(path));
+	write_file(path, "# odmrd\ncommand_timeout = 5m\n"
+	    "data_timeout = 2h\n");
+	assert_int_equal(odmr_conf_load(path, 1, &c, &err), -1);
+	assert_null(c);
+	snprintf(want, sizeof(want), "%s:3: bad value for data_timeout "
+	    "'2h': must be at most 3600 seconds", path);
+	assert_string_equal(err, want);
+	free(err);
+	write_file(path, "commit_threads = 2\nshutdown_timeout = 0\n");
+	assert_int_equal(odmr_conf_load(path, 1, &c, &err), 0);
+	assert_int_equal(c->commit_threads, 2);
+	assert_int_equal(c->shutdown_timeout, 0);
+	assert_int_equal(c->command_timeout, 300);
+	odmr_conf_free(&c);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static const char *const all_keys[] = {
 	"hostname", "state_dir", "smtp_listen", "odmr_listen", "odmrs_listen",
 	"tls_cert_file", "tls_key_file", "auth_require_tls", "max_message_size",
 	"max_recipients", "max_connections", "max_connections_per_ip",
 	"queue_lifetime", "delay_warning", "bounce_relay", "user", "log_level",
+	"max_command_line", "max_text_line", "max_errors",
+	"max_received_headers", "command_timeout", "data_timeout",
+	"shutdown_timeout", "commit_threads",
 };
 
 /* srcdir_file - a path under the source tree, from $top_srcdir or __FILE__ */
@@ -667,6 +922,41 @@ test_manual(void **state)
 			fail_msg("odmrd.conf.5 has no .TP entry for %s",
 			    all_keys[i]);
 	assert_false(man_has_tag(text, "no_such_key"));
+	free(text);
+	free(path);
+}
+
+/* test_manual_examples - the example files of odmrd.conf.5 are valid */
+static void
+test_manual_examples(void **state)
+{
+	char *path = srcdir_file("odmr/odmrd.conf.5"), *text, *sec, *end;
+	const char *p;
+	size_t len;
+	int n = 0;
+
+	(void)state;
+	text = slurp(path, &len);
+	assert_non_null(sec = strstr(text, "\n.SH EXAMPLES\n"));
+	if ((end = strstr(sec + 1, "\n.SH ")) != NULL)
+		end[1] = '\0';
+	/* every .EX block but a shell transcript ("$ odmrd -t") */
+	for (p = strstr(sec, "\n.EX\n"); p; p = strstr(p, "\n.EX\n")) {
+		const char *body = p + 5, *ee = strstr(body, "\n.EE\n");
+		struct odmr_conf *c;
+		char *err;
+
+		assert_non_null(ee);
+		p = ee;
+		if (body[0] == '$')
+			continue;
+		if (odmr_conf_parse_text("odmrd.conf.5 example", body,
+		    (size_t)(ee - body) + 1, &c, &err) < 0)
+			fail_msg("%s", err);
+		odmr_conf_free(&c);
+		n++;
+	}
+	assert_true(n >= 2);
 	free(text);
 	free(path);
 }
@@ -865,11 +1155,13 @@ main(void)
 		cmocka_unit_test(test_default_hostname),
 		cmocka_unit_test(test_line_limits),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_lib_table),
 		cmocka_unit_test(test_lib_bad_default),
 		cmocka_unit_test(test_listen_item),
 		cmocka_unit_test(test_example),
 		cmocka_unit_test(test_manual),
+		cmocka_unit_test(test_manual_examples),
 		cmocka_unit_test(test_all_keys_known),
 	};
 	size_t ngood = sizeof(good_cases) / sizeof(good_cases[0]);
