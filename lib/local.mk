@@ -14,7 +14,8 @@ lib_libodmrutil_a_SOURCES = \
 	lib/loop.c lib/loop.h lib/loop_private.h \
 	lib/tls.c lib/tls.h lib/tls_private.h \
 	lib/io.c lib/io.h \
-	lib/listen.c lib/listen.h
+	lib/listen.c lib/listen.h \
+	lib/work.c lib/work.h
 lib_libodmrutil_a_CFLAGS = $(AM_CFLAGS) $(IDN2_CFLAGS) $(EVENT_CFLAGS) \
 	$(OPENSSL_CFLAGS)
 UTIL_LIBS = lib/libodmrutil.a $(IDN2_LIBS) $(EVENT_LIBS) $(OPENSSL_LIBS)

@@ -13,6 +13,8 @@ check_PROGRAMS += tests/unit/test-lib tests/unit/test-conf tests/unit/test-queue
 TESTS += tests/unit/test-lib tests/unit/test-conf tests/unit/test-queue
 check_PROGRAMS += tests/unit/test-smtp-parse
 TESTS += tests/unit/test-smtp-parse
+check_PROGRAMS += tests/unit/test-smtp-text
+TESTS += tests/unit/test-smtp-text
 endif
 tests_unit_test_lib_SOURCES = tests/unit/test-lib.c
 tests_unit_test_lib_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
@@ -26,6 +28,9 @@ tests_unit_test_queue_LDADD = $(QUEUE_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_smtp_parse_SOURCES = tests/unit/test-smtp-parse.c
 tests_unit_test_smtp_parse_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_smtp_parse_LDADD = odmr/libodmr.a $(UTIL_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_smtp_text_SOURCES = tests/unit/test-smtp-text.c
+tests_unit_test_smtp_text_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_smtp_text_LDADD = odmr/libodmr.a $(UTIL_LIBS) $(CMOCKA_LIBS)
 
 # helper programs the integration tests drive
 noinst_PROGRAMS += tests/tools/queue-writer
