@@ -10,10 +10,11 @@
 #		autoreconf, configure --enable-sanitizers and make in _build/,
 #		then make check, and ends with one line "N passed, N failed".
 #		It exits non-zero on any failure. CI runs exactly this.
-#	demo	builds, makes a private state directory ./demo-state with the
-#		customer domain example.org (owner "demo"), and shows how to
-#		inspect it. The daemon odmrd arrives with the MX-side issue;
-#		until then the demo says so instead of pretending.
+#	demo	builds without sanitizers in _build-demo/, makes a private
+#		state directory ./demo-state with a self-signed certificate
+#		and the customer domain example.org (owner "demo"), prints
+#		commands to try, and runs odmrd in the foreground on
+#		127.0.0.1:2525 (SMTP, STARTTLS).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -99,43 +100,56 @@ check() {
 	exit "$rc"
 }
 
-# demo - what can be tried today
+# demo - odmrd in the foreground with a private state directory
 demo() {
 	# shellcheck disable=SC2086
-	need_pkgs $BUILD_PKGS
+	need_pkgs $BUILD_PKGS openssl
 	build="$top/_build-demo"	# no sanitizers: a separate tree
 	build no
 	state="$top/demo-state"
 	conf="$state/odmrd.conf"
 	mkdir -p "$state"
+	chmod 700 "$state"
+	if [ ! -f "$state/cert.pem" ]; then
+		say "making a self-signed certificate for localhost"
+		openssl req -x509 -newkey rsa:2048 -nodes -days 365 \
+		    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" \
+		    -keyout "$state/key.pem" -out "$state/cert.pem" \
+		    >/dev/null 2>&1 || { say "openssl req failed"; exit 1; }
+		chmod 600 "$state/key.pem"
+	fi
 	cat >"$conf" <<CONF
 # demo configuration written by contrib/quickstart.sh
 hostname = localhost
 state_dir = $state
 smtp_listen = 127.0.0.1:2525
 odmr_listen = 127.0.0.1:3366
+tls_cert_file = $state/cert.pem
+tls_key_file = $state/key.pem
 CONF
 	ctl="$build/odmr/odmrctl -f $conf"
 	$ctl domain show example.org >/dev/null 2>&1 ||
-	    $ctl domain add example.org --owner demo
-	$ctl domain show example.org
-	echo
-	$ctl queue
+	    $ctl domain add example.org --owner demo >/dev/null
 	cat <<MSG
 
-The store and odmrctl work: state is in $state.
-Try:
-  $ctl domain list
-  $ctl queue example.org
-  $ctl stats
-  $ctl check
+odmrd is starting in the foreground (Ctrl-C stops it); state: $state
 
-Not there yet: odmrd itself (the SMTP listener on 127.0.0.1:2525 and the
-ODMR listener on 127.0.0.1:3366), the demo/demo account and odmr-fetch.
-They arrive with the MX-side, ODMR and odmr-fetch issues; this demo will
-then start odmrd in the foreground and print swaks, odmr-fetch and
-fetchmail commands.
+Send it a message (another terminal):
+  swaks --server 127.0.0.1:2525 --to someone@example.org --from you@example.com
+  swaks --server 127.0.0.1:2525 --tls --to someone@example.org --from you@example.com
+See what is queued:
+  $ctl queue
+  $ctl queue example.org
+  $ctl show ID --headers
+Mail for any other domain is refused (550 5.7.1): odmrd is no open relay.
+
+Not there yet: the ODMR listener on 127.0.0.1:3366 (AUTH + ATRN), the
+demo/demo account (odmrctl user), ETRN, and odmr-fetch. They arrive with
+the ODMR, ETRN and odmr-fetch issues; this demo will then print the
+odmr-fetch and fetchmail commands that collect the mail.
+
 MSG
+	exec "$build/odmr/odmrd" -f "$conf" -d
 }
 
 case "${1:-}" in

@@ -2,7 +2,9 @@
 noinst_LIBRARIES += odmr/libodmr.a
 odmr_libodmr_a_SOURCES = \
 	odmr/odmr_conf.c odmr/odmr_conf.h \
-	odmr/smtp_parse.c odmr/smtp_parse.h
+	odmr/smtp_parse.c odmr/smtp_parse.h \
+	odmr/smtp_spool.c odmr/smtp_spool.h \
+	odmr/smtp_text.c odmr/smtp_text.h
 
 sbin_PROGRAMS += odmr/odmrctl
 odmr_odmrctl_SOURCES = \
@@ -14,5 +16,14 @@ odmr_odmrctl_SOURCES = \
 	odmr/odmrctl_out.c
 odmr_odmrctl_LDADD = odmr/libodmr.a $(QUEUE_LIBS)
 
+sbin_PROGRAMS += odmr/odmrd
+odmr_odmrd_SOURCES = \
+	odmr/odmrd.c odmr/odmrd.h \
+	odmr/smtp_server.c \
+	odmr/smtp_session.c odmr/smtp_session.h \
+	odmr/smtp_txn.c \
+	odmr/smtp_data.c
+odmr_odmrd_LDADD = odmr/libodmr.a $(QUEUE_LIBS) $(PTHREAD_LIBS)
+
 dist_man5_MANS += odmr/odmrd.conf.5
-dist_man8_MANS += odmr/odmrctl.8
+dist_man8_MANS += odmr/odmrctl.8 odmr/odmrd.8

@@ -1,0 +1,403 @@
+/*
+ * NAME
+ *	odmrd 8 - the On-Demand Mail Relay node daemon
+ * SYNOPSIS
+ *	odmrd [-f FILE] [-d] [-t] [-v]
+ * DESCRIPTION
+ *	The start-up order matters and is the same every time:
+ *	1. read odmrd.conf (odmr_conf(3)); -t stops here, after also
+ *	   loading the TLS files and looking up the user;
+ *	2. bind every smtp_listen address, which may need root;
+ *	3. load the TLS certificate and key;
+ *	4. drop privileges to user (setgroups, setgid, setuid), and check
+ *	   that root cannot be regained;
+ *	5. detach from the terminal unless -d;
+ *	6. open the store in state_dir/queue, running recovery if the last
+ *	   run died; start the commit and lookup threads;
+ *	7. accept connections, and log event=ready.
+ *
+ *	SIGHUP re-reads the configuration and the TLS files. A file with an
+ *	error changes nothing. Keys that need sockets, privileges or the
+ *	store (smtp_listen, odmr_listen, odmrs_listen, state_dir, user,
+ *	commit_threads) keep their old values until a restart, and a
+ *	warning names them.
+ *
+ *	SIGTERM and SIGINT close the listeners and let every session end
+ *	at its next idle point: idle clients get 421 4.3.2, a message
+ *	being received or committed finishes. After shutdown_timeout the
+ *	rest are cut off; a commit already running always finishes, so no
+ *	message is ever half-written. A second signal cuts off at once.
+ *
+ *	When the store reports itself wedged (a process died inside
+ *	Berkeley DB holding a mutex), odmrd exits with status 75 so that
+ *	the service manager starts a new process, whose open runs
+ *	recovery.
+ * DIAGNOSTICS
+ *	Start-up errors go to stderr (and syslog once it is set up) and
+ *	exit with status 1. Everything else is logged as key=value lines.
+ * SEE ALSO
+ *	odmrd(8), odmrd.conf(5), odmrctl(8), smtp_server(3)
+ */
+#include "config.h"
+
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "listen.h"
+#include "log.h"
+#include "loop.h"
+#include "tls.h"
+#include "work.h"
+#include "xmalloc.h"
+
+#include "odmr_conf.h"
+#include "odmrd.h"
+#include "queue.h"
+#include "smtp_session.h"
+
+struct odmrd_main {
+	struct odmrd	 d;
+	const char	*conf_path;
+	int		 explicit_path;
+	int		 verbose;
+	struct loop_timer *drain_timer;
+	int		 signals;	/* shutdown signals seen */
+};
+
+/* odmrd_usage - the synopsis on stderr, exit 1 */
+static void __attribute__((noreturn))
+odmrd_usage(void)
+{
+	fprintf(stderr, "usage: odmrd [-f FILE] [-d] [-t] [-v]\n");
+	exit(1);
+}
+
+/* odmrd_session_id - a new session id: per-process random, then a count */
+void
+odmrd_session_id(struct odmrd *d, char *out, size_t outsz)
+{
+	(void)snprintf(out, outsz, "%08x%08x", d->session_prefix,
+	    ++d->session_seq);
+}
+
+/* odmrd_tls_load - the server TLS context, or NULL when not configured */
+static int
+odmrd_tls_load(const struct odmr_conf *c, struct tls_ctx **ctxp,
+    char **error_r)
+{
+	*ctxp = NULL;
+	if (c->tls_cert_file[0] == '\0' || c->tls_key_file[0] == '\0')
+		return 0;
+	if ((*ctxp = tls_server_new(c->tls_cert_file, c->tls_key_file,
+	    error_r)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* odmrd_privdrop - become user (after binding), or stay who we are */
+static void
+odmrd_privdrop(const char *user)
+{
+	struct passwd *pw;
+
+	if (user[0] == '\0') {
+		if (geteuid() == 0)
+			log_warnx("event=warning reason=\"running as root:"
+			    " set user in odmrd.conf\"");
+		return;
+	}
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("user %s: no such user", user);
+	if (geteuid() != 0) {
+		if (geteuid() == pw->pw_uid)
+			return;
+		fatalx("user %s: cannot switch to it: odmrd is not root",
+		    user);
+	}
+	if (setgroups(1, &pw->pw_gid) == -1)
+		fatal("setgroups %u", (unsigned)pw->pw_gid);
+	if (setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1)
+		fatal("setresgid %u", (unsigned)pw->pw_gid);
+	if (setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("setresuid %u", (unsigned)pw->pw_uid);
+	if (pw->pw_uid != 0 && (setuid(0) != -1 || seteuid(0) != -1))
+		fatalx("user %s: root privileges could be regained", user);
+	log_info("event=privdrop user=%s uid=%u gid=%u", user,
+	    (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+}
+
+/* odmrd_check - -t: everything that can be checked without binding */
+static int
+odmrd_check(const struct odmr_conf *c)
+{
+	struct tls_ctx *tls;
+	char *err = NULL;
+
+	if (odmrd_tls_load(c, &tls, &err) == -1) {
+		fprintf(stderr, "odmrd: %s: %s\n", c->path ? c->path :
+		    "defaults", err);
+		free(err);
+		return 1;
+	}
+	tls_ctx_free(&tls);
+	if (c->user[0] != '\0' && getpwnam(c->user) == NULL) {
+		fprintf(stderr, "odmrd: %s: user %s: no such user\n",
+		    c->path ? c->path : "defaults", c->user);
+		return 1;
+	}
+	printf("odmrd: configuration %s is valid\n", c->path ? c->path :
+	    "(built-in defaults)");
+	return 0;
+}
+
+/* odmrd_wedged - the store stopped making progress: restart (any thread) */
+static void
+odmrd_wedged(void *arg)
+{
+	(void)arg;
+	log_warnx("event=store-wedged reason=\"a process died inside the"
+	    " store; exiting so that the service manager restarts odmrd\""
+	    " status=%d", ODMRD_EXIT_WEDGED);
+	_exit(ODMRD_EXIT_WEDGED);
+}
+
+/* odmrd_same - two configuration strings are equal */
+static int
+odmrd_same(const char *a, const char *b)
+{
+	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+/* odmrd_reload - SIGHUP: a new configuration and new TLS files */
+static void
+odmrd_reload(int signo, void *arg)
+{
+	struct odmrd_main *m = arg;
+	struct odmrd *d = &m->d;
+	struct odmr_conf *nc = NULL, *oc = d->conf;
+	struct tls_ctx *tls = NULL;
+	char *err = NULL;
+
+	(void)signo;
+	log_info("event=reload path=%s", m->conf_path ? m->conf_path :
+	    odmr_conf_default_path());
+	if (odmr_conf_load(m->conf_path ? m->conf_path :
+	    odmr_conf_default_path(), m->explicit_path, &nc, &err) == -1) {
+		log_warnx("event=reload-failed reason=\"%s\" note=\"the old"
+		    " configuration stays in force\"", err);
+		free(err);
+		return;
+	}
+	if (odmrd_tls_load(nc, &tls, &err) == -1) {
+		log_warnx("event=reload-failed reason=\"%s\" note=\"the old"
+		    " configuration stays in force\"", err);
+		free(err);
+		odmr_conf_free(&nc);
+		return;
+	}
+#define ODMRD_KEEP(key) do {						\
+	if (!odmrd_same(nc->key, oc->key))				\
+		log_warnx("event=reload-warning key=" #key		\
+		    " reason=\"changes need a restart\"");		\
+	free(nc->key);							\
+	nc->key = xstrdup(oc->key);					\
+} while (0)
+	ODMRD_KEEP(smtp_listen);
+	ODMRD_KEEP(odmr_listen);
+	ODMRD_KEEP(odmrs_listen);
+	ODMRD_KEEP(state_dir);
+	ODMRD_KEEP(user);
+#undef ODMRD_KEEP
+	if (nc->commit_threads != oc->commit_threads) {
+		log_warnx("event=reload-warning key=commit_threads"
+		    " reason=\"changes need a restart\"");
+		nc->commit_threads = oc->commit_threads;
+	}
+	d->conf = nc;
+	odmr_conf_free(&oc);
+	tls_ctx_free(&d->tls);
+	d->tls = tls;
+	log_set_level(m->verbose ? LOG_LEVEL_DEBUG : nc->log_level);
+	log_info("event=reloaded tls=%s", d->tls != NULL ? "yes" : "no");
+}
+
+/* odmrd_drain_expired - shutdown_timeout passed: cut the rest off */
+static void
+odmrd_drain_expired(void *arg)
+{
+	struct odmrd_main *m = arg;
+
+	log_warnx("event=shutdown-timeout sessions=%zu",
+	    smtp_server_count(m->d.smtp));
+	smtp_server_abort(m->d.smtp);
+}
+
+/* odmrd_terminate - SIGTERM/SIGINT: drain, then leave the loop */
+static void
+odmrd_terminate(int signo, void *arg)
+{
+	struct odmrd_main *m = arg;
+
+	if (m->signals++ > 0) {
+		log_warnx("event=shutdown-now signal=%d", signo);
+		smtp_server_abort(m->d.smtp);
+		return;
+	}
+	log_info("event=shutdown signal=%d sessions=%zu timeout=%llu", signo,
+	    smtp_server_count(m->d.smtp),
+	    (unsigned long long)m->d.conf->shutdown_timeout);
+	m->d.draining = 1;
+	m->drain_timer = loop_timer_new(odmrd_drain_expired, m);
+	loop_timer_add(m->drain_timer,
+	    (unsigned)(m->d.conf->shutdown_timeout * 1000));
+	smtp_server_shutdown(m->d.smtp);
+}
+
+/* odmrd_server_idle - the last session ended during a shutdown */
+void
+odmrd_server_idle(struct odmrd *d)
+{
+	if (d->draining)
+		loop_break();
+}
+
+/* odmrd_open_store - the spool directory and the store, as user */
+static void
+odmrd_open_store(struct odmrd *d)
+{
+	struct queue_opts o;
+	struct queue_error qe;
+	enum queue_status st;
+	int n;
+
+	n = snprintf(d->spool_dir, sizeof(d->spool_dir), "%s/%s",
+	    d->conf->state_dir, ODMRD_SPOOL_SUBDIR);
+	if (n < 0 || (size_t)n >= sizeof(d->spool_dir))
+		fatalx("state_dir %s: path too long", d->conf->state_dir);
+	if (mkdir(d->spool_dir, 0700) == -1 && errno != EEXIST)
+		fatal("cannot create the spool directory %s", d->spool_dir);
+	memset(&o, 0, sizeof(o));
+	o.state_dir = d->conf->state_dir;
+	o.flags = QUEUE_OPEN_CREATE;
+	o.default_lifetime = d->conf->queue_lifetime;
+	o.on_wedged = odmrd_wedged;
+	if ((st = queue_open(&o, &d->queue, &qe)) != QUEUE_OK)
+		fatalx("cannot open the store in %s: %s", d->conf->state_dir,
+		    qe.text);
+}
+
+/* main - start-up, the loop, and an orderly end */
+int
+main(int argc, char *argv[])
+{
+	struct odmrd_main m;
+	struct odmrd *d = &m.d;
+	struct listen *smtp_l = NULL;
+	char *err = NULL;
+	int ch, foreground = 0, check = 0;
+
+	memset(&m, 0, sizeof(m));
+	while ((ch = getopt(argc, argv, "df:tv")) != -1) {
+		switch (ch) {
+		case 'd':
+			foreground = 1;
+			break;
+		case 'f':
+			m.conf_path = optarg;
+			m.explicit_path = 1;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'v':
+			m.verbose = 1;
+			break;
+		default:
+			odmrd_usage();
+		}
+	}
+	if (optind != argc)
+		odmrd_usage();
+
+	if (odmr_conf_load(m.conf_path ? m.conf_path :
+	    odmr_conf_default_path(), m.explicit_path, &d->conf, &err) == -1) {
+		fprintf(stderr, "odmrd: %s\n", err);
+		free(err);
+		return 1;
+	}
+	if (check) {
+		ch = odmrd_check(d->conf);
+		odmr_conf_free(&d->conf);
+		return ch;
+	}
+	log_init("odmrd", foreground, m.verbose ? LOG_LEVEL_DEBUG :
+	    d->conf->log_level);
+
+	if (listen_bind(d->conf->smtp_listen, &smtp_l, &err) == -1)
+		fatalx("smtp_listen: %s", err);
+	if (odmrd_tls_load(d->conf, &d->tls, &err) == -1)
+		fatalx("%s", err);
+	odmrd_privdrop(d->conf->user);
+	if (!foreground && daemon(0, 0) == -1)
+		fatal("daemon");
+	if (getrandom(&d->session_prefix, sizeof(d->session_prefix), 0) !=
+	    (ssize_t)sizeof(d->session_prefix))
+		d->session_prefix = (uint32_t)time(NULL) ^
+		    ((uint32_t)getpid() << 16);
+
+	if (loop_init(&err) == -1)
+		fatalx("%s", err);
+	odmrd_open_store(d);
+	d->commit_pool = work_pool_new("commit",
+	    (unsigned)d->conf->commit_threads);
+	d->lookup_pool = work_pool_new("lookup", ODMRD_LOOKUP_THREADS);
+	d->smtp = smtp_server_new(d, smtp_l);
+	if (smtp_server_start(d->smtp, &err) == -1)
+		fatalx("smtp_listen: %s", err);
+	if (loop_signal(SIGHUP, odmrd_reload, &m) == -1 ||
+	    loop_signal(SIGTERM, odmrd_terminate, &m) == -1 ||
+	    loop_signal(SIGINT, odmrd_terminate, &m) == -1)
+		fatalx("cannot install the signal handlers");
+	{
+		char addrs[512] = "";
+		size_t i;
+
+		for (i = 0; i < listen_count(smtp_l); i++) {
+			if (i > 0)
+				(void)strlcat(addrs, ",", sizeof(addrs));
+			(void)strlcat(addrs, listen_addr(smtp_l, i),
+			    sizeof(addrs));
+		}
+		log_info("event=ready version=%s smtp=%s tls=%s store=%s"
+		    " commit_threads=%llu pid=%ld", PACKAGE_VERSION, addrs,
+		    d->tls != NULL ? "yes" : "no", d->conf->state_dir,
+		    (unsigned long long)d->conf->commit_threads,
+		    (long)getpid());
+	}
+
+	if (loop_run() == -1)
+		log_warnx("event=loop-error");
+
+	/* sessions are gone; commits in flight have reported back */
+	loop_timer_free(&m.drain_timer);
+	smtp_server_free(&d->smtp);
+	work_pool_free(&d->commit_pool);
+	work_pool_free(&d->lookup_pool);
+	queue_close(&d->queue);
+	tls_ctx_free(&d->tls);
+	loop_free();
+	log_info("event=stopped");
+	odmr_conf_free(&d->conf);
+	return 0;
+}

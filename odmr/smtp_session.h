@@ -1,0 +1,159 @@
+/*
+ * NAME
+ *	smtp_session 3h - the MX side's ESMTP server session
+ * SYNOPSIS
+ *	#include "smtp_session.h"
+ * DESCRIPTION
+ *	smtp_server.c accepts connections and creates one struct
+ *	smtp_session per client with smtp_session_new(). The session is a
+ *	state machine (enum smtp_state, smtp_state_names,
+ *	smtp_enter_state()) driven by one io callback. Its verbs live in
+ *	three files, which share this header:
+ *	- smtp_session.c: the state machine, the command table, replies,
+ *	  limits and teardown, and the verbs without a transaction (EHLO,
+ *	  HELO, RSET, NOOP, QUIT, HELP, VRFY, EXPN, STARTTLS);
+ *	- smtp_txn.c: MAIL and RCPT, with relay control and the store
+ *	  lookups on the lookup pool;
+ *	- smtp_data.c: DATA and BDAT, the message text, and the commit on
+ *	  the commit pool.
+ *	smtp_session_shutdown() asks a session to end at its next idle
+ *	point (SIGTERM), smtp_session_abort() ends it now.
+ */
+#ifndef ODMR_SMTP_SESSION_H
+#define ODMR_SMTP_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "queue.h"
+#include "smtp_parse.h"
+#include "smtp_text.h"
+
+struct io;
+struct odmrd;
+struct smtp_server;
+struct smtp_spool;
+
+enum smtp_state {
+	SMTP_STATE_GREETING = 0,	/* greeting queued, nothing read yet */
+	SMTP_STATE_HELO,		/* waiting for EHLO/HELO */
+	SMTP_STATE_READY,		/* no transaction */
+	SMTP_STATE_MAIL,		/* MAIL accepted, no recipient yet */
+	SMTP_STATE_RCPT,		/* at least one recipient */
+	SMTP_STATE_DATA,		/* reading DATA text */
+	SMTP_STATE_BDAT,		/* reading a BDAT chunk */
+	SMTP_STATE_COMMIT,		/* the store is committing */
+	SMTP_STATE_TLS,			/* TLS handshake */
+	SMTP_STATE_QUIT,		/* final reply queued, closing */
+};
+#define SMTP_STATE_COUNT	(SMTP_STATE_QUIT + 1)
+extern const char *const smtp_state_names[];
+
+#define SMTP_SESSION_ID_MAX	17	/* 16 hex digits and NUL */
+
+/* One accepted recipient of the transaction in progress. */
+struct smtp_rcpt {
+	char		*addr;		/* as received, without <> */
+	char		*orcpt;		/* "type;xtext" or NULL */
+	unsigned	 notify;
+	char		 domain[DNAME_MAX + 1];	/* customer domain key */
+};
+
+struct smtp_txn {
+	char		*sender;	/* "" for <> */
+	struct smtp_parse_mail_params params;
+	struct smtp_rcpt *rcpt;
+	size_t		 nrcpt;
+	size_t		 rcpt_cap;
+	size_t		 rcpt_refused;	/* over max_recipients */
+	/* the message text */
+	int		 bdat;		/* BDAT used in this transaction */
+	int		 failed;	/* a BDAT chunk failed: consume */
+	uint64_t	 octets;	/* client octets of text */
+	int		 too_big;
+	int		 line_too_long;
+	int		 bare_lf;
+	struct smtp_text_scan scan;
+	/* the commit */
+	struct queue_msg msg;
+	enum queue_status commit_status;
+	struct queue_error commit_err;
+};
+
+struct smtp_session {
+	struct odmrd	*d;
+	struct smtp_server *server;
+	struct io	*io;
+	char		 id[SMTP_SESSION_ID_MAX];
+	char		 addr[64];	/* client address as text */
+	unsigned	 port;
+	enum smtp_state	 state;
+	char		*helo;		/* EHLO/HELO argument, or NULL */
+	int		 esmtp;		/* EHLO rather than HELO */
+	int		 tls;		/* STARTTLS done */
+	char		 tls_version[32];
+	char		 tls_cipher[96];
+	int		 tls_bits;
+	unsigned	 errors;	/* bad commands so far */
+	unsigned	 commands;
+	unsigned	 messages;	/* queued in this session */
+	struct timespec	 started;
+	/* a store job (lookup or commit) is running: input waits */
+	int		 job;
+	int		 dead;		/* torn down while a job ran */
+	int		 shutdown;	/* close at the next idle point */
+	/* BDAT chunk being read */
+	uint64_t	 bdat_left;
+	int		 bdat_last;
+	enum smtp_state	 bdat_prev;	/* state to go back to on a 503 */
+	unsigned	 bdat_reply;	/* reply code decided for the chunk */
+	const char	*bdat_text;	/* "5.5.1 ..." when bdat_reply != 0 */
+	struct smtp_spool *spool;
+	struct smtp_txn	 txn;
+	/* the RCPT being looked up */
+	struct smtp_parse_path lookup_path;
+	struct smtp_parse_rcpt_params lookup_params;
+	char		 lookup_domain[DNAME_MAX + 1];
+	enum queue_status lookup_status;
+	struct queue_domain lookup_dom;
+	struct queue_error lookup_err;
+	/* list links, for smtp_server.c */
+	struct smtp_session *prev, *next;
+};
+
+/* smtp_session.c */
+struct smtp_session *smtp_session_new(struct odmrd *, struct smtp_server *,
+	    int fd, const char *addr);
+void	smtp_session_shutdown(struct smtp_session *);
+void	smtp_session_abort(struct smtp_session *);
+void	smtp_enter_state(struct smtp_session *, enum smtp_state);
+void	smtp_reply(struct smtp_session *, unsigned code, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	smtp_reject(struct smtp_session *, const char *cmd, unsigned code,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void	smtp_job_start(struct smtp_session *);
+int	smtp_job_end(struct smtp_session *);
+void	smtp_session_resume(struct smtp_session *);
+void	smtp_txn_reset(struct smtp_session *);
+
+/* smtp_txn.c */
+void	smtp_txn_mail(struct smtp_session *, const char *arg, size_t len);
+void	smtp_txn_rcpt(struct smtp_session *, const char *arg, size_t len);
+
+/* smtp_data.c */
+void	smtp_data_start(struct smtp_session *);
+void	smtp_data_bdat(struct smtp_session *, const char *arg, size_t len);
+void	smtp_data_input(struct smtp_session *);
+
+/* smtp_server.c */
+struct listen;
+struct smtp_server *smtp_server_new(struct odmrd *, struct listen *);
+int	smtp_server_start(struct smtp_server *, char **error_r);
+void	smtp_server_shutdown(struct smtp_server *);
+void	smtp_server_abort(struct smtp_server *);
+size_t	smtp_server_count(const struct smtp_server *);
+void	smtp_server_free(struct smtp_server **);
+void	smtp_server_session_gone(struct smtp_server *, struct smtp_session *);
+
+#endif
