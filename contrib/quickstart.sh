@@ -8,7 +8,9 @@
 #	check	installs every build and test dependency that is missing
 #		(apt-get update runs only when something is missing), runs
 #		autoreconf, configure --enable-sanitizers and make in _build/,
-#		then make check, and ends with one line "N passed, N failed".
+#		then make check; then fuzzes each parser for FUZZ_TIME
+#		(15) seconds in a clang --enable-fuzzer build in
+#		_build-fuzz/; it ends with one line "N passed, N failed".
 #		It exits non-zero on any failure. CI runs exactly this.
 #	demo	builds without sanitizers in _build-demo/, makes a private
 #		state directory ./demo-state with a self-signed certificate
@@ -24,7 +26,8 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 # Debian packages the build needs, and the ones the tests drive.
 BUILD_PKGS="gcc make autoconf automake pkg-config libdb5.3-dev libssl-dev
 	libsasl2-dev libsasl2-modules libevent-dev libidn2-dev"
-TEST_PKGS="libcmocka-dev python3 procps openssl util-linux"
+TEST_PKGS="libcmocka-dev python3 procps openssl util-linux swaks postfix
+	clang libclang-rt-14-dev"
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
 
@@ -84,6 +87,8 @@ check() {
 		echo "0 passed, 1 failed"
 		exit 1
 	fi
+	fuzz_stage
+	cd "$build"
 	pass=$(sed -n 's/^# PASS: *//p' test-suite.log)
 	fail=$(sed -n 's/^# FAIL: *//p' test-suite.log)
 	err=$(sed -n 's/^# ERROR: *//p' test-suite.log)
@@ -96,8 +101,39 @@ check() {
 		[ "$failed" -eq 0 ] && failed=1
 		rc=1
 	fi
-	echo "${pass:-0} passed, $failed failed"
+	pass=$(( ${pass:-0} + fuzz_pass ))
+	if [ "$fuzz_fail" -ne 0 ]; then
+		say "fuzzing failed (_build-fuzz/tests/fuzz/run-fuzz.sh.log):"
+		cat "$top/_build-fuzz/tests/fuzz/run-fuzz.sh.log" 2>/dev/null
+		failed=$(( failed + fuzz_fail ))
+		rc=1
+	fi
+	echo "$pass passed, $failed failed"
 	exit "$rc"
+}
+
+# fuzz_stage - libFuzzer builds of the parsers, each fuzzed for FUZZ_TIME
+# seconds from its corpus (clang, --enable-fuzzer, in _build-fuzz/);
+# sets fuzz_pass and fuzz_fail to its TAP counts
+fuzz_stage() {
+	fuzz_pass=0
+	fuzz_fail=1
+	fb="$top/_build-fuzz"
+	mkdir -p "$fb"
+	cd "$fb"
+	"$top/configure" CC=clang --enable-fuzzer --enable-sanitizers \
+	    >configure.out 2>&1 || { cat configure.out;
+		say "configure --enable-fuzzer failed"; return 0; }
+	make -j"$JOBS" >make.out 2>&1 || { cat make.out;
+		say "make (fuzzer build) failed"; return 0; }
+	make -j"$JOBS" check TESTS=tests/fuzz/run-fuzz.sh \
+	    FUZZ_TIME="${FUZZ_TIME:-15}" >check.out 2>&1 || true
+	grep -E '^(PASS|FAIL|ERROR):' check.out || true
+	log=tests/fuzz/run-fuzz.sh.log
+	[ -f "$log" ] || { cat check.out; say "no fuzz log"; return 0; }
+	fuzz_pass=$(grep -c '^ok ' "$log" || true)
+	fuzz_fail=$(grep -c '^not ok ' "$log" || true)
+	[ "$fuzz_pass" -gt 0 ] || fuzz_fail=$(( fuzz_fail + 1 ))
 }
 
 # demo - odmrd in the foreground with a private state directory
