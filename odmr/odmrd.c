@@ -179,6 +179,17 @@ odmrd_same(const char *a, const char *b)
 	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
 }
 
+/* odmrd_keep - a key that needs a restart keeps its old value on reload */
+static void
+odmrd_keep(const char *key, char **nv, const char *ov)
+{
+	if (!odmrd_same(*nv, ov))
+		log_warnx("event=reload-warning key=%s reason=\"changes need a"
+		    " restart\"", key);
+	free(*nv);
+	*nv = xstrdup(ov != NULL ? ov : "");
+}
+
 /* odmrd_reload - SIGHUP: a new configuration and new TLS files */
 static void
 odmrd_reload(int signo, void *arg)
@@ -206,19 +217,11 @@ odmrd_reload(int signo, void *arg)
 		odmr_conf_free(&nc);
 		return;
 	}
-#define ODMRD_KEEP(key) do {						\
-	if (!odmrd_same(nc->key, oc->key))				\
-		log_warnx("event=reload-warning key=" #key		\
-		    " reason=\"changes need a restart\"");		\
-	free(nc->key);							\
-	nc->key = xstrdup(oc->key);					\
-} while (0)
-	ODMRD_KEEP(smtp_listen);
-	ODMRD_KEEP(odmr_listen);
-	ODMRD_KEEP(odmrs_listen);
-	ODMRD_KEEP(state_dir);
-	ODMRD_KEEP(user);
-#undef ODMRD_KEEP
+	odmrd_keep("smtp_listen", &nc->smtp_listen, oc->smtp_listen);
+	odmrd_keep("odmr_listen", &nc->odmr_listen, oc->odmr_listen);
+	odmrd_keep("odmrs_listen", &nc->odmrs_listen, oc->odmrs_listen);
+	odmrd_keep("state_dir", &nc->state_dir, oc->state_dir);
+	odmrd_keep("user", &nc->user, oc->user);
 	if (nc->commit_threads != oc->commit_threads) {
 		log_warnx("event=reload-warning key=commit_threads"
 		    " reason=\"changes need a restart\"");

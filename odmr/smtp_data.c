@@ -105,7 +105,7 @@ smtp_data_begin(struct smtp_session *s)
 	buf_release(&hdr);
 }
 
-/* smtp_data_need_rcpt - the 503 text when no transaction can take text */
+/* smtp_data_sequence - the 503 text when no transaction can take text */
 static const char *
 smtp_data_sequence(const struct smtp_session *s)
 {

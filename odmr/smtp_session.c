@@ -166,25 +166,6 @@ smtp_reject(struct smtp_session *s, const char *cmd, unsigned code,
 	smtp_reply(s, code, "%s", text);
 }
 
-/* smtp_txn_reset - forget the mail transaction in progress */
-void
-smtp_txn_reset(struct smtp_session *s)
-{
-	struct smtp_txn *t = &s->txn;
-	size_t i;
-
-	free(t->sender);
-	for (i = 0; i < t->nrcpt; i++) {
-		free(t->rcpt[i].addr);
-		free(t->rcpt[i].orcpt);
-	}
-	free(t->rcpt);
-	free(t->msg.rcpt);
-	memset(t, 0, sizeof(*t));
-	if (s->spool != NULL)
-		smtp_spool_reset(s->spool);
-}
-
 /* smtp_job_start - a store job runs for this session: stop reading */
 void
 smtp_job_start(struct smtp_session *s)

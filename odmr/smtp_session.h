@@ -135,9 +135,9 @@ void	smtp_reject(struct smtp_session *, const char *cmd, unsigned code,
 void	smtp_job_start(struct smtp_session *);
 int	smtp_job_end(struct smtp_session *);
 void	smtp_session_resume(struct smtp_session *);
-void	smtp_txn_reset(struct smtp_session *);
 
 /* smtp_txn.c */
+void	smtp_txn_reset(struct smtp_session *);
 void	smtp_txn_mail(struct smtp_session *, const char *arg, size_t len);
 void	smtp_txn_rcpt(struct smtp_session *, const char *arg, size_t len);
 

@@ -46,6 +46,7 @@
 #include "queue.h"
 #include "smtp_parse.h"
 #include "smtp_session.h"
+#include "smtp_spool.h"
 
 /* a message of SIZE octets needs this much more free space to come in */
 #define SMTP_TXN_FREE_RESERVE	(16ULL * 1024 * 1024)
@@ -57,6 +58,25 @@
 	SMTP_PARSE_PATH_QUOTED_AT | SMTP_PARSE_PATH_DOMAIN_LITERAL | \
 	SMTP_PARSE_PATH_TRAILING_DOT | SMTP_PARSE_PATH_POSTMASTER | \
 	SMTP_PARSE_PATH_NO_KEY)
+
+/* smtp_txn_reset - forget the mail transaction in progress */
+void
+smtp_txn_reset(struct smtp_session *s)
+{
+	struct smtp_txn *t = &s->txn;
+	size_t i;
+
+	free(t->sender);
+	for (i = 0; i < t->nrcpt; i++) {
+		free(t->rcpt[i].addr);
+		free(t->rcpt[i].orcpt);
+	}
+	free(t->rcpt);
+	free(t->msg.rcpt);
+	memset(t, 0, sizeof(*t));
+	if (s->spool != NULL)
+		smtp_spool_reset(s->spool);
+}
 
 /* smtp_txn_space - 0 when the store's file system has room for size */
 static int
