@@ -342,12 +342,20 @@ smtp_data_lines(struct smtp_session *s)
 			t->line_too_long = 1;
 			continue;
 		}
-		if (io_bare_lf(s->io))
-			t->bare_lf = 1;	/* and never the end of the text */
-		else if (len == 1 && line[0] == '.') {
+		/*
+		 * The end is CRLF "." CRLF, nothing else: a dot line that
+		 * ends in a bare LF, or follows a line that did, is text.
+		 * Servers that accept "<LF>.<CR><LF>" as the end let a
+		 * sender smuggle a second message past the first's checks.
+		 */
+		if (len == 1 && line[0] == '.' && !io_bare_lf(s->io) &&
+		    !t->after_lf) {
 			smtp_data_end(s, "DATA");
 			return;
 		}
+		t->after_lf = io_bare_lf(s->io);
+		if (t->after_lf)
+			t->bare_lf = 1;
 		/* RFC 5321 4.5.2: drop the first of a leading dot */
 		if (len > 0 && line[0] == '.') {
 			line++;

@@ -227,6 +227,9 @@ smtp_check_rcpt(const struct smtp_session *s)
 		return "5.5.1 Error: send HELO/EHLO first";
 	if (s->state != SMTP_STATE_MAIL && s->state != SMTP_STATE_RCPT)
 		return "5.5.1 Error: need MAIL command";
+	/* RFC 3030: the recipients are fixed once the text has begun */
+	if (s->txn.bdat)
+		return "5.5.1 Error: RCPT after BDAT";
 	return NULL;
 }
 

@@ -74,6 +74,8 @@ struct smtp_txn {
 	int		 too_big;
 	int		 line_too_long;
 	int		 bare_lf;
+	int		 after_lf;	/* the last text line ended in a bare
+					   LF: a dot line is no end then */
 	struct smtp_text_scan scan;
 	/* the commit */
 	struct queue_msg msg;
