@@ -1115,6 +1115,30 @@ io_is_tls(const struct io *io)
 	return io->tls == IO_TLS_ON;
 }
 
+/* io_tls_shutdown - send close_notify; IO_LOWAT once it is out */
+int
+io_tls_shutdown(struct io *io)
+{
+	if (io->tls != IO_TLS_ON || io->ssl == NULL || io->under == NULL)
+		return -1;
+	/*
+	 * RFC 8446 6.1: a TLS peer ends with close_notify, or the other
+	 * side cannot tell our end from a truncation. The alert goes
+	 * through the filter's BIO into the socket bufferevent's output;
+	 * we do not wait for the peer's own alert (bidirectional shutdown
+	 * buys SMTP nothing: it has its own end marker).
+	 */
+	ERR_clear_error();
+	(void)SSL_shutdown(io->ssl);
+	ERR_clear_error();
+	io->wrote = 1;
+	if (evbuffer_get_length(bufferevent_get_output(io->under)) > 0)
+		io->lowat_wait = 1;
+	else
+		io_defer(io, IO_LOWAT);
+	return 0;
+}
+
 /* io_tls_info - protocol, cipher and peer certificate, for logs */
 int
 io_tls_info(const struct io *io, struct io_tls_info *info)

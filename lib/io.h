@@ -62,6 +62,11 @@
  *	server's name against servername (RFC 6125/7817) and sends it as
  *	SNI; with a NULL servername neither is done.
  *
+ *	io_tls_shutdown() sends TLS close_notify (RFC 8446 section 6.1) and
+ *	reports IO_LOWAT once it has been handed to the kernel, so that
+ *	"QUIT, 221, close_notify, close" ends a session cleanly; it returns
+ *	-1 on a connection without TLS.
+ *
  *	io_cork() holds back partial segments (TCP_CORK) while the SMTP
  *	client queues a pipelined group of commands; io_uncork() sends them.
  *	io_set_nodelay() turns Nagle's algorithm off.
@@ -158,6 +163,7 @@ int		 io_starttls_server(struct io *, struct tls_ctx *);
 int		 io_starttls_client(struct io *, struct tls_ctx *,
 		    const char *servername);
 int		 io_is_tls(const struct io *);
+int		 io_tls_shutdown(struct io *);
 int		 io_tls_info(const struct io *, struct io_tls_info *);
 
 #endif

@@ -601,8 +601,15 @@ smtp_session_io(struct io *io, enum io_event ev, void *arg)
 		smtp_session_input(s);
 		break;
 	case IO_LOWAT:
-		if (s->state == SMTP_STATE_QUIT && !s->job)
-			smtp_session_free(s);
+		if (s->state != SMTP_STATE_QUIT || s->job)
+			break;
+		/* the last reply is out: TLS says goodbye first */
+		if (s->tls && !s->tls_closing) {
+			s->tls_closing = 1;
+			if (io_tls_shutdown(s->io) == 0)
+				break;
+		}
+		smtp_session_free(s);
 		break;
 	case IO_TLSREADY:
 		smtp_session_tls_ready(s);

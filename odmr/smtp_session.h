@@ -94,6 +94,7 @@ struct smtp_session {
 	char		*helo;		/* EHLO/HELO argument, or NULL */
 	int		 esmtp;		/* EHLO rather than HELO */
 	int		 tls;		/* STARTTLS done */
+	int		 tls_closing;	/* close_notify sent */
 	char		 tls_version[32];
 	char		 tls_cipher[96];
 	int		 tls_bits;
