@@ -43,7 +43,8 @@ TESTS += \
 	tests/integration/test-concurrency.sh \
 	tests/integration/test-enospc.sh \
 	tests/integration/test-style.sh
-EXTRA_DIST += tests/tap.sh tests/integration tests/stress
+EXTRA_DIST += tests/tap.sh tests/integration tests/stress \
+	tests/tools/smtp-dialogue.py tests/tools/smtp-acker.py
 
 # Fuzz targets: built as libFuzzer binaries with --enable-fuzzer, and
 # always built as corpus replayers so make check runs every corpus.
