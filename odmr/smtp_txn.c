@@ -83,12 +83,18 @@ static int
 smtp_txn_space(struct smtp_session *s, uint64_t size, uint64_t *avail)
 {
 	struct statvfs sv;
+	uint64_t reserve;
 
 	*avail = 0;
 	if (statvfs(s->d->conf->state_dir, &sv) == -1)
 		return 0;	/* unknown: let the commit decide */
 	*avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	return *avail >= 2 * size + SMTP_TXN_FREE_RESERVE ? 0 : -1;
+	/* the reserve is for the store's log and pages; on a small file
+	 * system it is a twentieth of it */
+	reserve = (uint64_t)sv.f_blocks * sv.f_frsize / 20;
+	if (reserve > SMTP_TXN_FREE_RESERVE)
+		reserve = SMTP_TXN_FREE_RESERVE;
+	return *avail >= 2 * size + reserve ? 0 : -1;
 }
 
 /* smtp_txn_mail - MAIL FROM: the sender and the message's parameters */

@@ -92,3 +92,4 @@ TESTS += tests/integration/test-smtp-swaks.sh
 TESTS += tests/integration/test-smtp-postfix.sh
 TESTS += tests/integration/test-smtp-tls.sh
 TESTS += tests/integration/test-smtp-load.sh
+TESTS += tests/integration/test-odmrd.sh

@@ -98,12 +98,15 @@ odmrd_log() {
 
 # odmrd_start - start odmrd in the foreground mode, in the background
 odmrd_start() {
-	: >"$T/odmrd.log"
+	# the log keeps every run; only this run's lines count
+	touch "$T/odmrd.log"
+	_from=$(($(wc -l <"$T/odmrd.log") + 1))
 	$ODMRD_WRAPPER "$ODMRD" -f "$T/odmrd.conf" -d >>"$T/odmrd.log" 2>&1 &
 	odmrd_pid=$!
 	_i=0
 	while [ $_i -lt 200 ]; do
-		grep -q 'event=ready' "$T/odmrd.log" 2>/dev/null && return 0
+		tail -n +"$_from" "$T/odmrd.log" 2>/dev/null |
+		    grep -q 'event=ready' && return 0
 		if ! kill -0 "$odmrd_pid" 2>/dev/null; then
 			wait "$odmrd_pid" 2>/dev/null
 			odmrd_pid=""
