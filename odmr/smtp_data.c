@@ -89,7 +89,7 @@ smtp_data_begin(struct smtp_session *s)
 	r.helo = s->helo;
 	r.client_addr = s->addr;
 	r.hostname = s->d->conf->hostname;
-	r.id = s->id;
+	r.id = s->txn.id;
 	r.rcpt = s->txn.nrcpt == 1 ? s->txn.rcpt[0].addr : NULL;
 	r.esmtp = s->esmtp;
 	r.smtputf8 = s->txn.params.smtputf8;
@@ -124,6 +124,86 @@ smtp_data_sequence(const struct smtp_session *s)
 	}
 }
 
+/* smtp_data_reserve_run - on the lookup pool: the message's queue id */
+static void
+smtp_data_reserve_run(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	s->txn.reserve_status = queue_id_reserve(s->d->queue, &s->txn.qid,
+	    &s->txn.reserve_err);
+}
+
+/* smtp_data_reserve - reserve the queue id, then call done on the loop */
+static void
+smtp_data_reserve(struct smtp_session *s, work_fn done)
+{
+	smtp_job_start(s);
+	work_submit(s->d->lookup_pool, smtp_data_reserve_run, done, s);
+}
+
+/* smtp_data_reserved - 0 when the id came, else log; -1: session gone */
+static int
+smtp_data_reserved(struct smtp_session *s, int *ok)
+{
+	struct smtp_txn *t = &s->txn;
+
+	if (smtp_job_end(s) == -1)
+		return -1;
+	*ok = t->reserve_status == QUEUE_OK;
+	if (*ok)
+		queue_id_format(t->qid, t->id);
+	else
+		log_warnx("session=%s event=store-error op=reserve-id status=%s"
+		    " reason=\"%s\"", s->id, queue_status_name(t->reserve_status),
+		    t->reserve_err.text);
+	return 0;
+}
+
+/* smtp_data_reserved_data - DATA has its id: 354, or 451 without one */
+static void
+smtp_data_reserved_data(void *arg)
+{
+	struct smtp_session *s = arg;
+	int ok;
+
+	if (smtp_data_reserved(s, &ok) == -1)
+		return;
+	if (!ok)
+		smtp_reject(s, "DATA", 451, "4.3.0 Error: temporary store"
+		    " failure, try again later");
+	else {
+		log_debug("session=%s event=data id=%s", s->id, s->txn.id);
+		smtp_data_begin(s);
+		smtp_enter_state(s, SMTP_STATE_DATA);
+		smtp_reply(s, 354, "End data with <CR><LF>.<CR><LF>");
+	}
+	smtp_session_resume(s);
+}
+
+/* smtp_data_reserved_bdat - the first chunk has its id: read it */
+static void
+smtp_data_reserved_bdat(void *arg)
+{
+	struct smtp_session *s = arg;
+	int ok;
+
+	if (smtp_data_reserved(s, &ok) == -1)
+		return;
+	if (!ok) {
+		/* the chunk is still read, then refused */
+		s->bdat_reply = 451;
+		s->bdat_text = "4.3.0 Error: temporary store failure, try"
+		    " again later";
+	} else {
+		log_debug("session=%s event=bdat id=%s", s->id, s->txn.id);
+		s->txn.bdat = 1;
+		smtp_data_begin(s);
+	}
+	smtp_enter_state(s, SMTP_STATE_BDAT);
+	smtp_session_resume(s);
+}
+
 /* smtp_data_start - DATA: 354, then the text in SMTP_STATE_DATA */
 void
 smtp_data_start(struct smtp_session *s)
@@ -144,9 +224,7 @@ smtp_data_start(struct smtp_session *s)
 		    " needs BDAT (RFC 3030)");
 		return;
 	}
-	smtp_data_begin(s);
-	smtp_enter_state(s, SMTP_STATE_DATA);
-	smtp_reply(s, 354, "End data with <CR><LF>.<CR><LF>");
+	smtp_data_reserve(s, smtp_data_reserved_data);
 }
 
 /* smtp_data_bdat - BDAT: read the chunk, then answer (RFC 3030) */
@@ -172,8 +250,8 @@ smtp_data_bdat(struct smtp_session *s, const char *arg, size_t len)
 		s->bdat_reply = 503;
 		s->bdat_text = why;
 	} else if (!s->txn.bdat) {
-		s->txn.bdat = 1;
-		smtp_data_begin(s);
+		smtp_data_reserve(s, smtp_data_reserved_bdat);
+		return;
 	}
 	smtp_enter_state(s, SMTP_STATE_BDAT);
 }
@@ -267,6 +345,7 @@ smtp_data_commit(struct smtp_session *s)
 	size_t i;
 
 	memset(m, 0, sizeof(*m));
+	m->reserved_qid = t->qid;
 	m->sender = t->sender;
 	m->envid = (t->params.seen & SMTP_PARSE_MAIL_ENVID) ?
 	    t->params.envid : NULL;

@@ -77,6 +77,10 @@ struct smtp_txn {
 	int		 after_lf;	/* the last text line ended in a bare
 					   LF: a dot line is no end then */
 	struct smtp_text_scan scan;
+	uint64_t	 qid;		/* reserved at DATA / first BDAT */
+	char		 id[QUEUE_ID_LEN + 1];
+	enum queue_status reserve_status;
+	struct queue_error reserve_err;
 	/* the commit */
 	struct queue_msg msg;
 	enum queue_status commit_status;

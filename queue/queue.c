@@ -309,6 +309,13 @@ queue_mem_read(void *ctx, uint64_t off, void *buf, size_t len)
 	return (ssize_t)len;
 }
 
+/* queue_id_reserve - a queue id for a message that is still arriving */
+enum queue_status
+queue_id_reserve(struct queue *q, uint64_t *qid, struct queue_error *err)
+{
+	return q->be->id_reserve(q->state, qid, err);
+}
+
 /* queue_enqueue_mem - queue_enqueue() with the body in memory */
 enum queue_status
 queue_enqueue_mem(struct queue *q, struct queue_msg *m, const void *body,

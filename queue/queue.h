@@ -24,6 +24,12 @@
  *	recipients. A message leaves the store when no recipient of it is
  *	queued or held any more.
  *
+ *	queue_id_reserve() hands out a queue id before the message exists,
+ *	so that a server can name it (in a Received: header) while the text
+ *	is still coming; the message's arrival time is the reservation's.
+ *	queue_enqueue() uses msg->reserved_qid when it is not 0. An id that
+ *	is never used is simply skipped.
+ *
  *	Functions return enum queue_status. On anything but QUEUE_OK the
  *	optional struct queue_error receives one line of text fit for an
  *	administrator. The store never logs; callers do.
@@ -94,6 +100,7 @@ struct queue_rcpt {
 struct queue_msg {
 	uint64_t	 qid;
 	char		 id[QUEUE_ID_LEN + 1];
+	uint64_t	 reserved_qid;	/* from queue_id_reserve(), or 0 */
 	char		*sender;	/* "" for the null sender */
 	char		*envid;		/* RFC 3461 ENVID (xtext), or NULL */
 	enum queue_ret	 ret;
@@ -256,6 +263,8 @@ void	queue_domain_clear(struct queue_domain *);
 /* messages */
 enum queue_status queue_enqueue(struct queue *, struct queue_msg *,
 	    queue_reader_fn, void *ctx, struct queue_error *);
+enum queue_status queue_id_reserve(struct queue *, uint64_t *qid,
+	    struct queue_error *);
 enum queue_status queue_enqueue_mem(struct queue *, struct queue_msg *,
 	    const void *body, size_t len, struct queue_error *);
 enum queue_status queue_walk(struct queue *, const char *domain,

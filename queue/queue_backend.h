@@ -31,6 +31,8 @@ struct queue_backend {
 	    struct queue_error *);
 	enum queue_status (*enqueue)(void *, struct queue_msg *,
 	    queue_reader_fn, void *, struct queue_error *);
+	enum queue_status (*id_reserve)(void *, uint64_t *,
+	    struct queue_error *);
 	enum queue_status (*walk)(void *, const char *, unsigned,
 	    queue_msg_fn, void *, struct queue_error *);
 	enum queue_status (*get)(void *, uint64_t, struct queue_msg **,

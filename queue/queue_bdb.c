@@ -1155,6 +1155,7 @@ const struct queue_backend queue_bdb_backend = {
 	.domain_list = bdb_domain_list,
 	.domain_exists = bdb_domain_exists,
 	.enqueue = bdb_enqueue,
+	.id_reserve = bdb_id_reserve,
 	.walk = bdb_walk,
 	.get = bdb_get,
 	.body_read = bdb_body_read,

@@ -150,6 +150,7 @@ enum queue_status bdb_unclaim(void *, const char *, const char *, int,
 int	bdb_dom_oldest(struct bdb *, DB_TXN *, struct queue_domain *);
 
 /* queue_bdb_msg.c */
+enum queue_status bdb_id_reserve(void *, uint64_t *, struct queue_error *);
 enum queue_status bdb_enqueue(void *, struct queue_msg *, queue_reader_fn,
 	    void *, struct queue_error *);
 enum queue_status bdb_walk(void *, const char *, unsigned, queue_msg_fn,

@@ -189,15 +189,26 @@ bdb_gc_write_one(struct bdb *b, DB_TXN *t, struct bdb_gc_batch *g,
 	int rc;
 	DBT key, val;
 
-	if ((rc = b->seq->get(b->seq, NULL, 1, &seq, 0)) != 0)
-		return rc;
-	m->arrival = bdb_now();
-	m->qid = (m->arrival << 24) | ((uint64_t)seq & 0xffffff);
+	if (m->reserved_qid != 0) {
+		/* queue_id_reserve(): the id and the arrival are set */
+		m->qid = m->reserved_qid;
+		m->arrival = m->qid >> 24;
+	} else {
+		if ((rc = b->seq->get(b->seq, NULL, 1, &seq, 0)) != 0)
+			return rc;
+		m->arrival = bdb_now();
+		m->qid = (m->arrival << 24) | ((uint64_t)seq & 0xffffff);
+	}
 	queue_id_format(m->qid, m->id);
 	/* the envelope (size still unknown), then the body */
 	m->size = 0;
-	if ((rc = bdb_msg_put(b, t, m, DB_NOOVERWRITE)) != 0)
-		return rc == DB_KEYEXIST ? DB_LOCK_DEADLOCK : rc; /* id reuse */
+	if ((rc = bdb_msg_put(b, t, m, DB_NOOVERWRITE)) != 0) {
+		/* a fresh id that is taken: retry with another; a reserved
+		 * one cannot change, and is an error */
+		if (rc == DB_KEYEXIST && m->reserved_qid == 0)
+			return DB_LOCK_DEADLOCK;
+		return rc;
+	}
 	a->chunk = g->chunk;
 	if ((rc = bdb_body_put(b, t, a, m->qid, &m->size)) != 0)
 		return rc;
@@ -420,6 +431,21 @@ bdb_gc_lead(struct bdb *b)
 	}
 	pthread_cond_broadcast(&b->gc_cv);
 	free(g.req);
+}
+
+/* bdb_id_reserve - backend id_reserve(): the next id, outside any txn */
+enum queue_status
+bdb_id_reserve(void *state, uint64_t *qid, struct queue_error *err)
+{
+	struct bdb *b = state;
+	db_seq_t seq;
+	int rc;
+
+	/* the sequence has a cache, so most calls touch no page at all */
+	if ((rc = b->seq->get(b->seq, NULL, 1, &seq, 0)) != 0)
+		return bdb_fail(rc, "reserving a queue id", err);
+	*qid = (bdb_now() << 24) | ((uint64_t)seq & 0xffffff);
+	return QUEUE_OK;
 }
 
 /* bdb_enqueue - backend enqueue(): join the group commit queue */

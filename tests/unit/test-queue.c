@@ -819,6 +819,48 @@ test_ids(void **state)
 		assert_int_equal(queue_id_parse(bad[i], &v), -1);
 }
 
+/* test_reserved_id - a reserved id names the message; it cannot repeat */
+static void
+test_reserved_id(void **state)
+{
+	struct fx *f = *state;
+	struct queue_rcpt r;
+	struct queue_msg m, *got;
+	struct queue_domain d;
+	struct queue_error err;
+	uint64_t a, b;
+
+	add_domain(f->q, "example.org", 0, 0, 0, 0);
+	assert_int_equal(queue_id_reserve(f->q, &a, &err), QUEUE_OK);
+	assert_int_equal(queue_id_reserve(f->q, &b, &err), QUEUE_OK);
+	assert_true(a != b && a != 0 && b != 0);
+	memset(&m, 0, sizeof(m));
+	memset(&r, 0, sizeof(r));
+	m.sender = "s@example.net";
+	r.addr = "u@example.org";
+	strlcpy(r.domain, "example.org", sizeof(r.domain));
+	m.rcpt = &r;
+	m.nrcpt = 1;
+	m.reserved_qid = b;
+	assert_int_equal(queue_enqueue_mem(f->q, &m, "x\r\n", 3, &err),
+	    QUEUE_OK);
+	assert_true(m.qid == b);
+	assert_true(m.arrival == b >> 24);
+	assert_int_equal(queue_get(f->q, b, &got, &err), QUEUE_OK);
+	queue_msg_free(&got);
+	/* the same id twice is an error for that message only */
+	assert_int_not_equal(queue_enqueue_mem(f->q, &m, "y\r\n", 3, &err),
+	    QUEUE_OK);
+	d = dom(f->q, "example.org");
+	assert_int_equal(d.messages, 1);
+	queue_domain_clear(&d);
+	/* an id reserved and never used is just skipped */
+	m.reserved_qid = 0;
+	assert_int_equal(queue_enqueue_mem(f->q, &m, "z\r\n", 3, &err),
+	    QUEUE_OK);
+	assert_true(m.qid != a && m.qid != b);
+}
+
 /* test_reopen - everything survives close and reopen */
 static void
 test_reopen(void **state)
@@ -1073,6 +1115,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_huge_and_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_match, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_del_force, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserved_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_removal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
