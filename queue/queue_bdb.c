@@ -127,6 +127,8 @@ bdb_isalive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
+static int bdb_region_id(const char *, dev_t *, ino_t *);
+
 /* bdb_now - wall clock seconds */
 uint64_t
 bdb_now(void)
@@ -355,6 +357,7 @@ bdb_open_handles(struct bdb *b, struct queue_error *err)
 	}
 	pthread_mutex_lock(&b->env_mu);
 	b->env_ready = 1;	/* the watchdog may expire lock waits now */
+	(void)bdb_region_id(b->home, &b->region_dev, &b->region_ino);
 	pthread_mutex_unlock(&b->env_mu);
 	if (bdb_region_reserve(env, b->home, err) != 0) {
 		bdb_close_handles(b);
@@ -479,6 +482,41 @@ bdb_dead_registered(const char *home)
 	return dead;
 }
 
+/* bdb_region_id - the identity of the environment's first region file */
+static int
+bdb_region_id(const char *home, dev_t *dev, ino_t *ino)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	*dev = 0;
+	*ino = 0;
+	if ((size_t)snprintf(path, sizeof(path), "%s/__db.001", home) >=
+	    sizeof(path) || stat(path, &sb) == -1)
+		return -1;
+	*dev = sb.st_dev;
+	*ino = sb.st_ino;
+	return 0;
+}
+
+/*
+ * bdb_env_replaced - another process ran recovery and made a new
+ * environment while we were stuck in the old one: its mutexes will
+ * never be released, and __db.register no longer names the dead
+ */
+static int
+bdb_env_replaced(struct bdb *b)
+{
+	dev_t dev;
+	ino_t ino;
+
+	if (b->region_ino == 0)
+		return 0;
+	if (bdb_region_id(b->home, &dev, &ino) == -1)
+		return 1;
+	return dev != b->region_dev || ino != b->region_ino;
+}
+
 /*
  * bdb_tick - wait one BDB_WATCHDOG_MS tick (wd_mu held); 0 once *stop
  * is set, for the watchdog and the sentinel alike
@@ -553,7 +591,9 @@ bdb_watchdog(void *arg)
  * bdb_sentinel - a thread that makes no Berkeley DB call, so it cannot
  * be caught by what it watches for: calls in flight (the watchdog's
  * included), none finishing for BDB_WEDGE_TICKS, and a process that had
- * the environment open now dead. A thread blocked on a mutex the dead
+ * the environment open now dead, or the environment recreated under us
+ * by another process's recovery (test-concurrency left an odmrctl
+ * blocked for ever on a log mutex of such a replaced environment). A thread blocked on a mutex the dead
  * process held can never wake, so the owner is told (on_wedged), once.
  */
 static void *
@@ -573,7 +613,7 @@ bdb_sentinel(void *arg)
 			stalled = 0;
 		seen = __atomic_load_n(&b->progress, __ATOMIC_SEQ_CST);
 		if (stalled >= BDB_WEDGE_TICKS && !told && b->on_wedged &&
-		    bdb_dead_registered(b->home)) {
+		    (bdb_dead_registered(b->home) || bdb_env_replaced(b))) {
 			told = 1;
 			pthread_mutex_unlock(&b->wd_mu);
 			b->on_wedged(b->wedged_arg);

@@ -77,6 +77,8 @@ struct bdb {
 	int		 sentinel_started;
 	pthread_mutex_t	 env_mu;	/* env_ready, for the watchdog */
 	int		 env_ready;	/* env is open and usable */
+	dev_t		 region_dev;	/* __db.001 of the env we are in */
+	ino_t		 region_ino;
 	int		 open_tries;
 	int		 inflight;	/* threads inside bdb_run (atomic) */
 	uint64_t	 progress;	/* bdb_run calls finished (atomic) */
