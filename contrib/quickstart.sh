@@ -25,7 +25,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 
 # Debian packages the build needs, and the ones the tests drive.
 BUILD_PKGS="gcc make autoconf automake pkg-config libdb5.3-dev libssl-dev
-	libsasl2-dev libsasl2-modules libevent-dev libidn2-dev"
+	libsasl2-dev libsasl2-modules libsasl2-modules-db libevent-dev libidn2-dev"
 TEST_PKGS="libcmocka-dev python3 procps openssl util-linux swaks postfix
 	clang libclang-rt-14-dev"
 
@@ -166,6 +166,9 @@ CONF
 	ctl="$build/odmr/odmrctl -f $conf"
 	$ctl domain show example.org >/dev/null 2>&1 ||
 	    $ctl domain add example.org --owner demo >/dev/null
+	# the customer account demo, password demo (SASL secret)
+	$ctl user list 2>/dev/null | grep -q '^demo\b' ||
+	    printf 'demo\n' | $ctl user add demo >/dev/null
 	cat <<MSG
 
 odmrd is starting in the foreground (Ctrl-C stops it); state: $state
@@ -179,10 +182,12 @@ See what is queued:
   $ctl show ID --headers
 Mail for any other domain is refused (550 5.7.1): odmrd is no open relay.
 
-Not there yet: the ODMR listener on 127.0.0.1:3366 (AUTH + ATRN), the
-demo/demo account (odmrctl user), ETRN, and odmr-fetch. They arrive with
-the ODMR, ETRN and odmr-fetch issues; this demo will then print the
-odmr-fetch and fetchmail commands that collect the mail.
+The customer account demo (password demo) exists:
+  $ctl user list
+Not there yet: the ODMR listener on 127.0.0.1:3366 (AUTH + ATRN), ETRN
+and odmr-fetch. They arrive with the ODMR, ETRN and odmr-fetch issues;
+this demo will then print the odmr-fetch and fetchmail commands that
+collect the mail.
 
 MSG
 	exec "$build/odmr/odmrd" -f "$conf" -d

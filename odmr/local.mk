@@ -2,19 +2,23 @@
 noinst_LIBRARIES += odmr/libodmr.a
 odmr_libodmr_a_SOURCES = \
 	odmr/odmr_conf.c odmr/odmr_conf.h \
+	odmr/odmr_sasl.c odmr/odmr_sasl.h \
 	odmr/smtp_parse.c odmr/smtp_parse.h \
 	odmr/smtp_spool.c odmr/smtp_spool.h \
 	odmr/smtp_text.c odmr/smtp_text.h
+odmr_libodmr_a_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS)
 
 sbin_PROGRAMS += odmr/odmrctl
 odmr_odmrctl_SOURCES = \
 	odmr/odmrctl.c odmr/odmrctl.h \
 	odmr/odmrctl_domain.c \
+	odmr/odmrctl_user.c \
 	odmr/odmrctl_queue.c \
 	odmr/odmrctl_msg.c \
 	odmr/odmrctl_stats.c \
 	odmr/odmrctl_out.c
-odmr_odmrctl_LDADD = odmr/libodmr.a $(QUEUE_LIBS)
+# odmr_sasl.c (libodmr.a) needs $(SASL_LIBS) in every program that uses it
+odmr_odmrctl_LDADD = odmr/libodmr.a $(QUEUE_LIBS) $(SASL_LIBS)
 
 sbin_PROGRAMS += odmr/odmrd
 odmr_odmrd_SOURCES = \

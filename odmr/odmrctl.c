@@ -8,8 +8,8 @@
  *	the command table and its dispatch, and the pieces every command
  *	shares (error lines, option parsing, opening the store, mapping
  *	store status to exit codes). The commands live in odmrctl_domain.c,
- *	odmrctl_queue.c, odmrctl_msg.c and odmrctl_stats.c; the output
- *	helpers in odmrctl_out.c.
+ *	odmrctl_user.c, odmrctl_queue.c, odmrctl_msg.c and odmrctl_stats.c;
+ *	the output helpers in odmrctl_out.c.
  *
  *	odmrctl reads and writes the store directly, through the queue API,
  *	so it works whether odmrd runs or not. The store reads every record
@@ -68,6 +68,14 @@ static const struct odmrctl_cmd odmrctl_cmds[] = {
 	    "list the customer domains", ODMRCTL_F_JSON },
 	{ "domain", "show", odmrctl_domain_show, "DOMAIN",
 	    "show one customer domain", ODMRCTL_F_JSON },
+	{ "user", "add", odmrctl_user_add, "USER",
+	    "create a customer account; the password is read from stdin", 0 },
+	{ "user", "passwd", odmrctl_user_passwd, "USER",
+	    "change an account's password (read from stdin)", 0 },
+	{ "user", "del", odmrctl_user_del, "USER [--force]",
+	    "remove an account (--force: even if it owns domains)", 0 },
+	{ "user", "list", odmrctl_user_list, "",
+	    "list the accounts and the domains they own", ODMRCTL_F_JSON },
 	{ "queue", NULL, odmrctl_queue, "[DOMAIN]",
 	    "queue summary per domain, or one domain's messages",
 	    ODMRCTL_F_JSON },

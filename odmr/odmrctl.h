@@ -105,6 +105,12 @@ int	odmrctl_domain_del(struct odmrctl *, int, char **);
 int	odmrctl_domain_list(struct odmrctl *, int, char **);
 int	odmrctl_domain_show(struct odmrctl *, int, char **);
 
+/* odmrctl_user.c */
+int	odmrctl_user_add(struct odmrctl *, int, char **);
+int	odmrctl_user_passwd(struct odmrctl *, int, char **);
+int	odmrctl_user_del(struct odmrctl *, int, char **);
+int	odmrctl_user_list(struct odmrctl *, int, char **);
+
 /* odmrctl_queue.c */
 int	odmrctl_queue(struct odmrctl *, int, char **);
 

@@ -93,3 +93,10 @@ TESTS += tests/integration/test-smtp-postfix.sh
 TESTS += tests/integration/test-smtp-tls.sh
 TESTS += tests/integration/test-smtp-load.sh
 TESTS += tests/integration/test-odmrd.sh
+
+# customer accounts: odmrctl user, and every SASL mechanism against them
+noinst_PROGRAMS += tests/tools/sasl-check
+tests_tools_sasl_check_SOURCES = tests/tools/sasl-check.c
+tests_tools_sasl_check_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS)
+tests_tools_sasl_check_LDADD = odmr/libodmr.a $(UTIL_LIBS) $(SASL_LIBS)
+TESTS += tests/integration/test-odmrctl-user.sh

@@ -99,7 +99,7 @@ diag "odmrctl=$CTL state=$S"
 # ---- usage errors ----
 expect 2 "no command" "missing command" ctl
 expect 2 "unknown command" "unknown command 'frobnicate'" ctl frobnicate
-expect 2 "user is not a command yet" "unknown command 'user'" ctl user list
+expect 2 "unknown user subcommand" "unknown command 'user frob'" ctl user frob
 expect 2 "flush is not a command yet" "unknown command 'flush'" ctl flush example.org
 expect 2 "bounce is not a command yet" "unknown command 'bounce'" ctl bounce 00000000000001
 expect 2 "unknown domain subcommand" "unknown command 'domain frob'" ctl domain frob
