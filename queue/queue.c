@@ -309,11 +309,25 @@ queue_mem_read(void *ctx, uint64_t off, void *buf, size_t len)
 	return (ssize_t)len;
 }
 
-/* queue_id_reserve - a queue id for a message that is still arriving */
+/* queue_id_reserve - n sequence numbers for messages still arriving */
 enum queue_status
-queue_id_reserve(struct queue *q, uint64_t *qid, struct queue_error *err)
+queue_id_reserve(struct queue *q, unsigned n, uint64_t *first,
+    struct queue_error *err)
 {
-	return q->be->id_reserve(q->state, qid, err);
+	if (n == 0 || n > QUEUE_ID_RESERVE_MAX) {
+		queue_error_set(err, "reserve 1 to %d ids at a time",
+		    QUEUE_ID_RESERVE_MAX);
+		return QUEUE_INVALID;
+	}
+	return q->be->id_reserve(q->state, n, first, err);
+}
+
+/* queue_id_make - the queue id of a message: arrival, then sequence */
+uint64_t
+queue_id_make(uint64_t arrival, uint64_t seq)
+{
+	/* ids sort by arrival, so a domain's index is in arrival order */
+	return (arrival << 24) | (seq & 0xffffff);
 }
 
 /* queue_enqueue_mem - queue_enqueue() with the body in memory */

@@ -24,11 +24,13 @@
  *	recipients. A message leaves the store when no recipient of it is
  *	queued or held any more.
  *
- *	queue_id_reserve() hands out a queue id before the message exists,
- *	so that a server can name it (in a Received: header) while the text
- *	is still coming; the message's arrival time is the reservation's.
- *	queue_enqueue() uses msg->reserved_qid when it is not 0. An id that
- *	is never used is simply skipped.
+ *	A queue id is the arrival time and a sequence number
+ *	(queue_id_make()). queue_id_reserve() hands out n sequence numbers
+ *	at once, so that a server can name a message (in its Received:
+ *	header) before it exists, without a store call per message:
+ *	queue_id_make(now, one of them) is then msg->reserved_qid, which
+ *	queue_enqueue() uses when it is not 0. A number never used is
+ *	simply skipped.
  *
  *	Functions return enum queue_status. On anything but QUEUE_OK the
  *	optional struct queue_error receives one line of text fit for an
@@ -46,6 +48,7 @@
 #define QUEUE_ID_LEN		14	/* hex digits in a printed queue id */
 #define QUEUE_ERR_MAX		256
 #define QUEUE_HOLDER_MAX	128
+#define QUEUE_ID_RESERVE_MAX	4096	/* ids in one queue_id_reserve() */
 #define QUEUE_ENV_SUBDIR	"queue"	/* environment home below state_dir */
 
 enum queue_status {
@@ -263,8 +266,9 @@ void	queue_domain_clear(struct queue_domain *);
 /* messages */
 enum queue_status queue_enqueue(struct queue *, struct queue_msg *,
 	    queue_reader_fn, void *ctx, struct queue_error *);
-enum queue_status queue_id_reserve(struct queue *, uint64_t *qid,
-	    struct queue_error *);
+enum queue_status queue_id_reserve(struct queue *, unsigned n,
+	    uint64_t *first, struct queue_error *);
+uint64_t queue_id_make(uint64_t arrival, uint64_t seq);
 enum queue_status queue_enqueue_mem(struct queue *, struct queue_msg *,
 	    const void *body, size_t len, struct queue_error *);
 enum queue_status queue_walk(struct queue *, const char *domain,

@@ -31,7 +31,7 @@ struct queue_backend {
 	    struct queue_error *);
 	enum queue_status (*enqueue)(void *, struct queue_msg *,
 	    queue_reader_fn, void *, struct queue_error *);
-	enum queue_status (*id_reserve)(void *, uint64_t *,
+	enum queue_status (*id_reserve)(void *, unsigned, uint64_t *,
 	    struct queue_error *);
 	enum queue_status (*walk)(void *, const char *, unsigned,
 	    queue_msg_fn, void *, struct queue_error *);

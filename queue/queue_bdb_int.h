@@ -28,6 +28,7 @@
 #define BDB_TRICKLE_PCT		20		/* clean pages kept in the cache */
 #define BDB_CHECK_RECOUNTS	3		/* tries at an exact store-wide recount */
 #define BDB_WEDGE_TICKS		20		/* ticks without progress: suspect */
+#define BDB_TRICKLE_TICKS	4		/* trickle every 2 s */
 #define BDB_OPEN_TRIES		5		/* reopens when a dead process blocks */
 #define BDB_CKP_TICKS		20		/* watchdog ticks between checkpoints */
 #define BDB_GC_BATCH		64		/* enqueues per group commit */
@@ -152,7 +153,8 @@ enum queue_status bdb_unclaim(void *, const char *, const char *, int,
 int	bdb_dom_oldest(struct bdb *, DB_TXN *, struct queue_domain *);
 
 /* queue_bdb_msg.c */
-enum queue_status bdb_id_reserve(void *, uint64_t *, struct queue_error *);
+enum queue_status bdb_id_reserve(void *, unsigned, uint64_t *,
+	    struct queue_error *);
 enum queue_status bdb_enqueue(void *, struct queue_msg *, queue_reader_fn,
 	    void *, struct queue_error *);
 enum queue_status bdb_walk(void *, const char *, unsigned, queue_msg_fn,

@@ -197,7 +197,7 @@ bdb_gc_write_one(struct bdb *b, DB_TXN *t, struct bdb_gc_batch *g,
 		if ((rc = b->seq->get(b->seq, NULL, 1, &seq, 0)) != 0)
 			return rc;
 		m->arrival = bdb_now();
-		m->qid = (m->arrival << 24) | ((uint64_t)seq & 0xffffff);
+		m->qid = queue_id_make(m->arrival, (uint64_t)seq);
 	}
 	queue_id_format(m->qid, m->id);
 	/* the envelope (size still unknown), then the body */
@@ -433,18 +433,19 @@ bdb_gc_lead(struct bdb *b)
 	free(g.req);
 }
 
-/* bdb_id_reserve - backend id_reserve(): the next id, outside any txn */
+/* bdb_id_reserve - backend id_reserve(): n sequence numbers, no txn */
 enum queue_status
-bdb_id_reserve(void *state, uint64_t *qid, struct queue_error *err)
+bdb_id_reserve(void *state, unsigned n, uint64_t *first,
+    struct queue_error *err)
 {
 	struct bdb *b = state;
 	db_seq_t seq;
 	int rc;
 
 	/* the sequence has a cache, so most calls touch no page at all */
-	if ((rc = b->seq->get(b->seq, NULL, 1, &seq, 0)) != 0)
-		return bdb_fail(rc, "reserving a queue id", err);
-	*qid = (bdb_now() << 24) | ((uint64_t)seq & 0xffffff);
+	if ((rc = b->seq->get(b->seq, NULL, (u_int32_t)n, &seq, 0)) != 0)
+		return bdb_fail(rc, "reserving queue ids", err);
+	*first = (uint64_t)seq;
 	return QUEUE_OK;
 }
 

@@ -831,9 +831,11 @@ test_reserved_id(void **state)
 	uint64_t a, b;
 
 	add_domain(f->q, "example.org", 0, 0, 0, 0);
-	assert_int_equal(queue_id_reserve(f->q, &a, &err), QUEUE_OK);
-	assert_int_equal(queue_id_reserve(f->q, &b, &err), QUEUE_OK);
+	assert_int_equal(queue_id_reserve(f->q, 2, &a, &err), QUEUE_OK);
+	b = queue_id_make((uint64_t)time(NULL), a + 1);
+	a = queue_id_make((uint64_t)time(NULL), a);
 	assert_true(a != b && a != 0 && b != 0);
+	assert_int_equal(queue_id_reserve(f->q, 0, &a, &err), QUEUE_INVALID);
 	memset(&m, 0, sizeof(m));
 	memset(&r, 0, sizeof(r));
 	m.sender = "s@example.net";
