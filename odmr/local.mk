@@ -26,8 +26,12 @@ odmr_odmrd_SOURCES = \
 	odmr/smtp_server.c \
 	odmr/smtp_session.c odmr/smtp_session.h \
 	odmr/smtp_txn.c \
-	odmr/smtp_data.c
-odmr_odmrd_LDADD = odmr/libodmr.a $(QUEUE_LIBS) $(PTHREAD_LIBS)
+	odmr/smtp_domains.c odmr/smtp_domains.h \
+	odmr/smtp_data.c \
+	odmr/smtp_auth.c \
+	odmr/smtp_atrn.c
+odmr_odmrd_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS)
+odmr_odmrd_LDADD = odmr/libodmr.a $(TURN_LIBS) $(SASL_LIBS) $(PTHREAD_LIBS)
 
 dist_man5_MANS += odmr/odmrd.conf.5
 dist_man8_MANS += odmr/odmrctl.8 odmr/odmrd.8

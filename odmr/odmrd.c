@@ -62,8 +62,10 @@
 #include "xmalloc.h"
 
 #include "odmr_conf.h"
+#include "odmr_sasl.h"
 #include "odmrd.h"
 #include "queue.h"
+#include "smtp_domains.h"
 #include "smtp_session.h"
 
 struct odmrd_main {
@@ -74,6 +76,9 @@ struct odmrd_main {
 	struct loop_timer *drain_timer;
 	int		 signals;	/* shutdown signals seen */
 };
+
+static size_t odmrd_sessions(struct odmrd *);
+static void odmrd_abort(struct odmrd *);
 
 /* odmrd_usage - the synopsis on stderr, exit 1 */
 static void __attribute__((noreturn))
@@ -89,6 +94,63 @@ odmrd_session_id(struct odmrd *d, char *out, size_t outsz)
 {
 	(void)snprintf(out, outsz, "%08x%08x", d->session_prefix,
 	    ++d->session_seq);
+}
+
+/* odmrd_ids_run - on the lookup pool: reserve the next batch of ids */
+static void
+odmrd_ids_run(void *arg)
+{
+	struct odmrd *d = arg;
+	struct queue_error err;
+
+	d->ids_status = queue_id_reserve(d->queue, ODMRD_IDS_BATCH,
+	    &d->ids_first, &err);
+	if (d->ids_status != QUEUE_OK)
+		log_warnx("event=store-error op=reserve-ids reason=\"%s\"",
+		    err.text);
+}
+
+/* odmrd_ids_done - on the loop: the new batch replaces what is left */
+static void
+odmrd_ids_done(void *arg)
+{
+	struct odmrd *d = arg;
+
+	d->ids_refilling = 0;
+	if (d->ids_status == QUEUE_OK) {
+		d->ids_next = d->ids_first;
+		d->ids_end = d->ids_first + ODMRD_IDS_BATCH;
+	}
+	if (d->draining)
+		odmrd_server_idle(d);
+}
+
+/* odmrd_ids_refill - reserve the next batch of ids, unless under way */
+static void
+odmrd_ids_refill(struct odmrd *d)
+{
+	if (d->ids_refilling || d->draining)
+		return;
+	d->ids_refilling = 1;
+	work_submit(d->lookup_pool, odmrd_ids_run, odmrd_ids_done, d);
+}
+
+/*
+ * odmrd_id_take - a queue id for a message now arriving, from the batch
+ * reserved ahead; 0 when the batch is empty (the caller asks the store)
+ */
+int
+odmrd_id_take(struct odmrd *d, uint64_t *qid)
+{
+	int ok = 0;
+
+	if (d->ids_next < d->ids_end) {
+		*qid = queue_id_make((uint64_t)time(NULL), d->ids_next++);
+		ok = 1;
+	}
+	if (d->ids_end - d->ids_next < ODMRD_IDS_BATCH / 4)
+		odmrd_ids_refill(d);
+	return ok;
 }
 
 /* odmrd_tls_load - the server TLS context, or NULL when not configured */
@@ -242,8 +304,8 @@ odmrd_drain_expired(void *arg)
 	struct odmrd_main *m = arg;
 
 	log_warnx("event=shutdown-timeout sessions=%zu",
-	    smtp_server_count(m->d.smtp));
-	smtp_server_abort(m->d.smtp);
+	    odmrd_sessions(&m->d));
+	odmrd_abort(&m->d);
 }
 
 /* odmrd_terminate - SIGTERM/SIGINT: drain, then leave the loop */
@@ -254,24 +316,48 @@ odmrd_terminate(int signo, void *arg)
 
 	if (m->signals++ > 0) {
 		log_warnx("event=shutdown-now signal=%d", signo);
-		smtp_server_abort(m->d.smtp);
+		odmrd_abort(&m->d);
 		return;
 	}
 	log_info("event=shutdown signal=%d sessions=%zu timeout=%llu", signo,
-	    smtp_server_count(m->d.smtp),
+	    odmrd_sessions(&m->d),
 	    (unsigned long long)m->d.conf->shutdown_timeout);
 	m->d.draining = 1;
+	smtp_domains_stop(m->d.domains);
 	m->drain_timer = loop_timer_new(odmrd_drain_expired, m);
 	loop_timer_add(m->drain_timer,
 	    (unsigned)(m->d.conf->shutdown_timeout * 1000));
-	smtp_server_shutdown(m->d.smtp);
+	for (size_t i = 0; i < m->d.nservers; i++)
+		smtp_server_shutdown(m->d.servers[i]);
 }
 
-/* odmrd_server_idle - the last session ended during a shutdown */
+/* odmrd_sessions - sessions of every listener, store jobs included */
+static size_t
+odmrd_sessions(struct odmrd *d)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < d->nservers; i++)
+		n += smtp_server_count(d->servers[i]);
+	return n;
+}
+
+/* odmrd_abort - end every session of every listener now */
+static void
+odmrd_abort(struct odmrd *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nservers; i++)
+		smtp_server_abort(d->servers[i]);
+}
+
+/* odmrd_server_idle - a listener's last session ended during a shutdown */
 void
 odmrd_server_idle(struct odmrd *d)
 {
-	if (d->draining)
+	if (d->draining && odmrd_sessions(d) == 0 && !d->ids_refilling &&
+	    !smtp_domains_busy(d->domains))
 		loop_break();
 }
 
@@ -300,13 +386,54 @@ odmrd_open_store(struct odmrd *d)
 		    qe.text);
 }
 
+/* odmrd_addrs - a listener's addresses as "a,b", or "-" */
+static void
+odmrd_addrs(const struct listen *l, char *out, size_t outsz)
+{
+	size_t i;
+
+	(void)strlcpy(out, l == NULL ? "-" : "", outsz);
+	for (i = 0; l != NULL && i < listen_count(l); i++) {
+		if (i > 0)
+			(void)strlcat(out, ",", outsz);
+		(void)strlcat(out, listen_addr(l, i), outsz);
+	}
+}
+
+/* odmrd_server_add - start accepting on one listener (none: nothing) */
+static void
+odmrd_server_add(struct odmrd *d, struct listen *l, enum smtp_mode mode,
+    int implicit_tls, const char *name)
+{
+	struct smtp_server *srv;
+	char *err = NULL;
+
+	if (l == NULL)
+		return;
+	srv = smtp_server_new(d, l, mode, implicit_tls, name);
+	if (smtp_server_start(srv, &err) == -1)
+		fatalx("%s_listen: %s", name, err);
+	d->servers[d->nservers++] = srv;
+}
+
+/* odmrd_sasl_log - libsasl2's own lines, as key=value events */
+static void
+odmrd_sasl_log(enum log_level level, const char *msg, void *arg)
+{
+	(void)arg;
+	if (level <= LOG_LEVEL_WARN)
+		log_warnx("event=sasl reason=\"%s\"", msg);
+	else
+		log_debug("event=sasl reason=\"%s\"", msg);
+}
+
 /* main - start-up, the loop, and an orderly end */
 int
 main(int argc, char *argv[])
 {
 	struct odmrd_main m;
 	struct odmrd *d = &m.d;
-	struct listen *smtp_l = NULL;
+	struct listen *smtp_l = NULL, *odmr_l = NULL, *odmrs_l = NULL;
 	char *err = NULL;
 	int ch, foreground = 0, check = 0;
 
@@ -349,8 +476,17 @@ main(int argc, char *argv[])
 
 	if (listen_bind(d->conf->smtp_listen, &smtp_l, &err) == -1)
 		fatalx("smtp_listen: %s", err);
+	if (d->conf->odmr_listen[0] != '\0' &&
+	    listen_bind(d->conf->odmr_listen, &odmr_l, &err) == -1)
+		fatalx("odmr_listen: %s", err);
+	if (d->conf->odmrs_listen[0] != '\0' &&
+	    listen_bind(d->conf->odmrs_listen, &odmrs_l, &err) == -1)
+		fatalx("odmrs_listen: %s", err);
 	if (odmrd_tls_load(d->conf, &d->tls, &err) == -1)
 		fatalx("%s", err);
+	if (odmrs_l != NULL && d->tls == NULL)
+		fatalx("odmrs_listen is implicit TLS: it needs tls_cert_file"
+		    " and tls_key_file");
 	odmrd_privdrop(d->conf->user);
 	if (!foreground && daemon(0, 0) == -1)
 		fatal("daemon");
@@ -362,28 +498,32 @@ main(int argc, char *argv[])
 	if (loop_init(&err) == -1)
 		fatalx("%s", err);
 	odmrd_open_store(d);
+	odmr_sasl_set_log(odmrd_sasl_log, NULL, LOG_LEVEL_INFO);
+	if (odmr_sasl_init(d->conf->state_dir, "odmrd", &err) == -1 ||
+	    odmr_sasl_check_mechs(&err) == -1)
+		fatalx("SASL: %s", err);
 	d->commit_pool = work_pool_new("commit",
 	    (unsigned)d->conf->commit_threads);
 	d->lookup_pool = work_pool_new("lookup", ODMRD_LOOKUP_THREADS);
-	d->smtp = smtp_server_new(d, smtp_l);
-	if (smtp_server_start(d->smtp, &err) == -1)
-		fatalx("smtp_listen: %s", err);
+	d->auth_pool = work_pool_new("auth", ODMRD_AUTH_THREADS);
+	d->domains = smtp_domains_new(d);
+	odmrd_ids_refill(d);	/* the first batch */
+	odmrd_server_add(d, smtp_l, SMTP_MODE_MX, 0, "smtp");
+	odmrd_server_add(d, odmr_l, SMTP_MODE_ODMR, 0, "odmr");
+	odmrd_server_add(d, odmrs_l, SMTP_MODE_ODMR, 1, "odmrs");
 	if (loop_signal(SIGHUP, odmrd_reload, &m) == -1 ||
 	    loop_signal(SIGTERM, odmrd_terminate, &m) == -1 ||
 	    loop_signal(SIGINT, odmrd_terminate, &m) == -1)
 		fatalx("cannot install the signal handlers");
 	{
-		char addrs[512] = "";
-		size_t i;
+		char smtp[256], odmr[256], odmrs[256];
 
-		for (i = 0; i < listen_count(smtp_l); i++) {
-			if (i > 0)
-				(void)strlcat(addrs, ",", sizeof(addrs));
-			(void)strlcat(addrs, listen_addr(smtp_l, i),
-			    sizeof(addrs));
-		}
-		log_info("event=ready version=%s smtp=%s tls=%s store=%s"
-		    " commit_threads=%llu pid=%ld", PACKAGE_VERSION, addrs,
+		odmrd_addrs(smtp_l, smtp, sizeof(smtp));
+		odmrd_addrs(odmr_l, odmr, sizeof(odmr));
+		odmrd_addrs(odmrs_l, odmrs, sizeof(odmrs));
+		log_info("event=ready version=%s smtp=%s odmr=%s odmrs=%s"
+		    " tls=%s store=%s commit_threads=%llu pid=%ld",
+		    PACKAGE_VERSION, smtp, odmr, odmrs,
 		    d->tls != NULL ? "yes" : "no", d->conf->state_dir,
 		    (unsigned long long)d->conf->commit_threads,
 		    (long)getpid());
@@ -394,9 +534,13 @@ main(int argc, char *argv[])
 
 	/* sessions are gone; commits in flight have reported back */
 	loop_timer_free(&m.drain_timer);
-	smtp_server_free(&d->smtp);
+	for (size_t i = 0; i < d->nservers; i++)
+		smtp_server_free(&d->servers[i]);
+	smtp_domains_free(&d->domains);
 	work_pool_free(&d->commit_pool);
 	work_pool_free(&d->lookup_pool);
+	work_pool_free(&d->auth_pool);
+	odmr_sasl_done();
 	queue_close(&d->queue);
 	tls_ctx_free(&d->tls);
 	loop_free();

@@ -14,7 +14,11 @@
  *	threads wait on the disk together, so one log flush covers many
  *	messages. lookup_pool runs the short store reads a session needs
  *	before it answers (the customer domain of a recipient), so that a
- *	read never waits behind a commit's flush.
+ *	read never waits behind a commit's flush. auth_pool runs the
+ *	libsasl2 steps of AUTH (sasldb reads, SCRAM's key stretching).
+ *
+ *	servers are the listeners: the MX side on smtp_listen, and the
+ *	ODMR side on odmr_listen and, with implicit TLS, odmrs_listen.
  */
 #ifndef ODMR_ODMRD_H
 #define ODMR_ODMRD_H
@@ -23,10 +27,14 @@
 #include <stdint.h>
 
 #include "odmr_conf.h"
+#include "queue.h"
 
 #define ODMRD_EXIT_WEDGED	75	/* EX_TEMPFAIL: restart me */
 #define ODMRD_SPOOL_SUBDIR	"spool"	/* below state_dir */
 #define ODMRD_LOOKUP_THREADS	2
+#define ODMRD_AUTH_THREADS	2	/* SCRAM stretching is CPU work */
+#define ODMRD_SERVERS_MAX	3	/* smtp, odmr, odmrs */
+#define ODMRD_IDS_BATCH		512	/* queue ids reserved at a time */
 
 struct queue;
 struct tls_ctx;
@@ -39,14 +47,24 @@ struct odmrd {
 	struct tls_ctx		*tls;		/* NULL: no STARTTLS */
 	struct work_pool	*commit_pool;
 	struct work_pool	*lookup_pool;
-	struct smtp_server	*smtp;
+	struct work_pool	*auth_pool;
+	struct smtp_server	*servers[ODMRD_SERVERS_MAX];
+	size_t			 nservers;
 	char			 spool_dir[PATH_MAX];
+	struct smtp_domains	*domains;	/* RCPT's snapshot */
+	/* queue id sequence numbers reserved ahead (queue_id_reserve()) */
+	uint64_t		 ids_next;
+	uint64_t		 ids_end;
+	int			 ids_refilling;
+	uint64_t		 ids_first;	/* the refill job's answer */
+	enum queue_status	 ids_status;
 	int			 draining;	/* SIGTERM received */
 	uint32_t		 session_prefix; /* random, per process */
 	uint32_t		 session_seq;
 };
 
 void	odmrd_session_id(struct odmrd *, char *out, size_t outsz);
+int	odmrd_id_take(struct odmrd *, uint64_t *qid);
 void	odmrd_server_idle(struct odmrd *);
 
 #endif

@@ -129,15 +129,27 @@ static void
 smtp_data_reserve_run(void *arg)
 {
 	struct smtp_session *s = arg;
+	uint64_t seq;
 
-	s->txn.reserve_status = queue_id_reserve(s->d->queue, &s->txn.qid,
+	s->txn.reserve_status = queue_id_reserve(s->d->queue, 1, &seq,
 	    &s->txn.reserve_err);
+	s->txn.qid = queue_id_make((uint64_t)time(NULL), seq);
 }
 
-/* smtp_data_reserve - reserve the queue id, then call done on the loop */
+/*
+ * smtp_data_reserve - the message's queue id, then done: from the batch
+ * odmrd reserved ahead when it has one (no thread hop), else from the
+ * store on the lookup pool
+ */
 static void
 smtp_data_reserve(struct smtp_session *s, work_fn done)
 {
+	if (odmrd_id_take(s->d, &s->txn.qid)) {
+		s->txn.reserve_status = QUEUE_OK;
+		s->job = 1;	/* done ends a job, as after the pool */
+		done(s);
+		return;
+	}
 	smtp_job_start(s);
 	work_submit(s->d->lookup_pool, smtp_data_reserve_run, done, s);
 }

@@ -50,6 +50,9 @@ struct smtp_server_ip {
 struct smtp_server {
 	struct odmrd	*d;
 	struct listen	*listen;
+	enum smtp_mode	 mode;
+	int		 implicit_tls;
+	char		 name[16];	/* "smtp", "odmr", "odmrs": for logs */
 	int		 paused;
 	int		 draining;
 	struct smtp_session *sessions;
@@ -122,7 +125,8 @@ smtp_server_refuse(struct smtp_server *srv, int fd, const char *peer,
 	char reply[512];
 	int n;
 
-	log_info("event=reject client=%s code=421 reason=\"%s\"", peer, why);
+	log_info("event=reject service=%s client=%s code=421 reason=\"%s\"",
+	    srv->name, peer, why);
 	n = snprintf(reply, sizeof(reply), "421 4.7.0 %s Error: %s, try again"
 	    " later\r\n", srv->d->conf->hostname, why);
 	if (n > 0 && (size_t)n < sizeof(reply))
@@ -165,7 +169,8 @@ smtp_server_accept(int fd, const char *peer, void *arg)
 		smtp_server_refuse(srv, fd, peer, why);
 		return;
 	}
-	if ((s = smtp_session_new(srv->d, srv, fd, peer)) == NULL)
+	if ((s = smtp_session_new(srv->d, srv, fd, peer, srv->mode,
+	    srv->implicit_tls)) == NULL)
 		return;		/* the session closed fd */
 	smtp_server_ip_add(srv, s->addr);
 	s->next = srv->sessions;
@@ -177,14 +182,25 @@ smtp_server_accept(int fd, const char *peer, void *arg)
 
 /* smtp_server_new - a server over sockets bound by odmrd */
 struct smtp_server *
-smtp_server_new(struct odmrd *d, struct listen *l)
+smtp_server_new(struct odmrd *d, struct listen *l, enum smtp_mode mode,
+    int implicit_tls, const char *name)
 {
 	struct smtp_server *srv;
 
 	srv = xcalloc(1, sizeof(*srv));
 	srv->d = d;
 	srv->listen = l;
+	srv->mode = mode;
+	srv->implicit_tls = implicit_tls;
+	(void)strlcpy(srv->name, name, sizeof(srv->name));
 	return srv;
+}
+
+/* smtp_server_name - "smtp", "odmr" or "odmrs", for logs */
+const char *
+smtp_server_name(const struct smtp_server *srv)
+{
+	return srv->name;
 }
 
 /* smtp_server_start - accept connections on the loop */

@@ -74,6 +74,9 @@ const char *const smtp_state_names[SMTP_STATE_COUNT] = {
 	[SMTP_STATE_BDAT] = "bdat",
 	[SMTP_STATE_COMMIT] = "commit",
 	[SMTP_STATE_TLS] = "tls",
+	[SMTP_STATE_AUTH] = "auth",
+	[SMTP_STATE_ATRN] = "atrn",
+	[SMTP_STATE_TURN] = "turn",
 	[SMTP_STATE_QUIT] = "quit",
 };
 
@@ -133,9 +136,9 @@ smtp_reply(struct smtp_session *s, unsigned code, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* smtp_close_after - queue a final reply and close once it is sent */
-static void
-smtp_close_after(struct smtp_session *s)
+/* smtp_session_close_after - close once the reply queued last is sent */
+void
+smtp_session_close_after(struct smtp_session *s)
 {
 	io_pause_read(s->io);
 	smtp_enter_state(s, SMTP_STATE_QUIT);
@@ -160,7 +163,7 @@ smtp_reject(struct smtp_session *s, const char *cmd, unsigned code,
 		    s->id, s->errors);
 		smtp_reply(s, 421, "4.7.0 %s Error: too many errors",
 		    s->d->conf->hostname);
-		smtp_close_after(s);
+		smtp_session_close_after(s);
 		return;
 	}
 	smtp_reply(s, code, "%s", text);
@@ -287,9 +290,21 @@ smtp_cmd_ehlo(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
 {
 	const struct odmr_conf *c = s->d->conf;
 
+	char mechs[128];
+
 	if (smtp_helo_common(s, cmd, 1) == -1)
 		return;
 	(void)io_printf(s->io, "250-%s\r\n", c->hostname);
+	if (s->mode == SMTP_MODE_ODMR) {
+		/* RFC 2645 section 5; fetchmail wants no line under 4 octets */
+		smtp_auth_mechs(s, mechs, sizeof(mechs));
+		(void)io_printf(s->io, "250-AUTH %s\r\n250-ATRN\r\n",
+		    mechs);
+		if (s->d->tls != NULL && !s->tls)
+			(void)io_printf(s->io, "250-STARTTLS\r\n");
+		(void)io_printf(s->io, "250 HELP\r\n");
+		return;
+	}
 	(void)io_printf(s->io, "250-SIZE %llu\r\n",
 	    (unsigned long long)c->max_message_size);
 	(void)io_printf(s->io, "250-PIPELINING\r\n250-8BITMIME\r\n"
@@ -364,7 +379,7 @@ smtp_cmd_quit(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
 	(void)cmd;
 	smtp_reply(s, 221, "2.0.0 %s closing connection",
 	    s->d->conf->hostname);
-	smtp_close_after(s);
+	smtp_session_close_after(s);
 }
 
 /* smtp_cmd_help - HELP */
@@ -418,10 +433,34 @@ smtp_cmd_starttls(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
 	if (io_starttls_server(s->io, s->d->tls) == -1) {
 		log_warnx("session=%s event=tls-error reason=\"%s\"", s->id,
 		    io_error(s->io));
-		smtp_close_after(s);
+		smtp_session_close_after(s);
 		return;
 	}
 	smtp_enter_state(s, SMTP_STATE_TLS);
+}
+
+/* smtp_cmd_auth - AUTH: on the ODMR port (see smtp_auth.c) */
+static void
+smtp_cmd_auth(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
+{
+	if (s->mode != SMTP_MODE_ODMR) {
+		smtp_reject(s, "AUTH", 502, "5.5.1 Error: AUTH is offered only"
+		    " on the ODMR port (RFC 2645)");
+		return;
+	}
+	smtp_auth_cmd(s, cmd->arg, cmd->arglen);
+}
+
+/* smtp_cmd_atrn - ATRN: on the ODMR port (see smtp_atrn.c) */
+static void
+smtp_cmd_atrn(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
+{
+	if (s->mode != SMTP_MODE_ODMR) {
+		smtp_reject(s, "ATRN", 502, "5.5.1 Error: ATRN is offered only"
+		    " on the ODMR port (RFC 2645)");
+		return;
+	}
+	smtp_atrn_cmd(s, cmd->arg, cmd->arglen);
 }
 
 /* smtp_cmd_refused - verbs this port does not offer */
@@ -468,12 +507,30 @@ static const struct smtp_cmd smtp_cmds[SMTP_PARSE_VERB_COUNT] = {
 	[SMTP_PARSE_VERB_STARTTLS] = { SMTP_PARSE_VERB_STARTTLS,
 	    smtp_check_starttls, smtp_cmd_starttls },
 	[SMTP_PARSE_VERB_AUTH] = { SMTP_PARSE_VERB_AUTH, smtp_check_none,
-	    smtp_cmd_refused },
+	    smtp_cmd_auth },
 	[SMTP_PARSE_VERB_ETRN] = { SMTP_PARSE_VERB_ETRN, smtp_check_none,
 	    smtp_cmd_refused },
 	[SMTP_PARSE_VERB_ATRN] = { SMTP_PARSE_VERB_ATRN, smtp_check_none,
-	    smtp_cmd_refused },
+	    smtp_cmd_atrn },
 };
+
+/* smtp_odmr_refused - verbs the ODMR port answers with 502 */
+static int
+smtp_odmr_refused(enum smtp_parse_verb v)
+{
+	switch (v) {
+	case SMTP_PARSE_VERB_MAIL:
+	case SMTP_PARSE_VERB_RCPT:
+	case SMTP_PARSE_VERB_DATA:
+	case SMTP_PARSE_VERB_BDAT:
+	case SMTP_PARSE_VERB_VRFY:
+	case SMTP_PARSE_VERB_EXPN:
+	case SMTP_PARSE_VERB_ETRN:
+		return 1;
+	default:
+		return 0;
+	}
+}
 
 /* smtp_session_command - parse one command line and run its verb */
 static void
@@ -498,6 +555,13 @@ smtp_session_command(struct smtp_session *s, const char *line, size_t len)
 		return;
 	}
 	def = &smtp_cmds[cmd.verb];
+	if (s->mode == SMTP_MODE_ODMR && smtp_odmr_refused(cmd.verb)) {
+		/* SPEC.md: the ODMR port takes no mail (RFC 2645 4) */
+		smtp_reject(s, smtp_parse_verb_name(cmd.verb), 502, "5.5.1 Error:"
+		    " %s is not accepted on the ODMR port",
+		    smtp_parse_verb_name(cmd.verb));
+		return;
+	}
 	if ((why = def->check(s)) != NULL) {
 		smtp_reject(s, smtp_parse_verb_name(cmd.verb), 503, "%s", why);
 		return;
@@ -526,8 +590,15 @@ smtp_session_input(struct smtp_session *s)
 			    s->state == SMTP_STATE_BDAT || s->job || s->dead)
 				return;
 			continue;
+		case SMTP_STATE_AUTH:
+			smtp_auth_input(s);
+			if (s->state == SMTP_STATE_AUTH || s->job || s->dead)
+				return;
+			continue;
 		case SMTP_STATE_COMMIT:
 		case SMTP_STATE_TLS:
+		case SMTP_STATE_ATRN:
+		case SMTP_STATE_TURN:
 		case SMTP_STATE_QUIT:
 			return;
 		case SMTP_STATE_GREETING:
@@ -562,8 +633,19 @@ smtp_session_tls_ready(struct smtp_session *s)
 		    sizeof(s->tls_cipher));
 		s->tls_bits = info.bits;
 	}
-	log_info("session=%s event=starttls version=%s cipher=%s bits=%d",
-	    s->id, s->tls_version, s->tls_cipher, s->tls_bits);
+	log_info("session=%s event=%s version=%s cipher=%s bits=%d",
+	    s->id, s->implicit_tls ? "tls" : "starttls", s->tls_version,
+	    s->tls_cipher, s->tls_bits);
+	if (s->implicit_tls && s->helo == NULL &&
+	    s->state == SMTP_STATE_TLS && !s->greeted) {
+		/* odmrs_listen: the greeting comes inside TLS */
+		s->greeted = 1;
+		(void)io_printf(s->io, "220 %s ESMTP\r\n",
+		    s->d->conf->hostname);
+		smtp_enter_state(s, SMTP_STATE_GREETING);
+		smtp_session_input(s);
+		return;
+	}
 	/* RFC 3207 section 4.2: forget everything learnt before TLS */
 	smtp_txn_reset(s);
 	free(s->helo);
@@ -626,7 +708,7 @@ smtp_session_io(struct io *io, enum io_event ev, void *arg)
 		    smtp_state_names[s->state]);
 		smtp_reply(s, 421, "4.4.2 %s Error: timeout exceeded",
 		    s->d->conf->hostname);
-		smtp_close_after(s);
+		smtp_session_close_after(s);
 		break;
 	case IO_ERROR:
 		smtp_session_lost(s, io_error(s->io));
@@ -639,13 +721,15 @@ smtp_session_io(struct io *io, enum io_event ev, void *arg)
 /* smtp_session_new - a session for an accepted connection; greets it */
 struct smtp_session *
 smtp_session_new(struct odmrd *d, struct smtp_server *server, int fd,
-    const char *addr)
+    const char *addr, enum smtp_mode mode, int implicit_tls)
 {
 	struct smtp_session *s;
 
 	s = xcalloc(1, sizeof(*s));
 	s->d = d;
 	s->server = server;
+	s->mode = mode;
+	s->implicit_tls = implicit_tls;
 	odmrd_session_id(d, s->id, sizeof(s->id));
 	(void)strlcpy(s->addr, addr, sizeof(s->addr));
 	clock_gettime(CLOCK_MONOTONIC, &s->started);
@@ -659,8 +743,21 @@ smtp_session_new(struct odmrd *d, struct smtp_server *server, int fd,
 	io_set_input_max(s->io, 2 * ((size_t)d->conf->max_command_line +
 	    SMTP_EXTRA_MAIL) + 2 * (size_t)d->conf->max_text_line + 4096);
 	io_set_timeout(s->io, (unsigned)(d->conf->command_timeout * 1000));
-	log_info("session=%s event=connect client=%s port=%u", s->id,
-	    s->addr, s->port);
+	log_info("session=%s event=connect client=%s port=%u service=%s",
+	    s->id, s->addr, s->port, smtp_server_name(server));
+	if (implicit_tls) {
+		s->state = SMTP_STATE_TLS;
+		if (d->tls == NULL || io_starttls_server(s->io, d->tls) == -1) {
+			log_warnx("session=%s event=tls-error reason=\"%s\"",
+			    s->id, d->tls == NULL ? "no TLS certificate" :
+			    io_error(s->io));
+			io_free(&s->io);
+			free(s);
+			return NULL;
+		}
+		return s;
+	}
+	s->greeted = 1;
 	s->state = SMTP_STATE_GREETING;
 	(void)io_printf(s->io, "220 %s ESMTP\r\n", d->conf->hostname);
 	return s;
@@ -671,6 +768,10 @@ void
 smtp_session_shutdown(struct smtp_session *s)
 {
 	s->shutdown = 1;
+	if (s->state == SMTP_STATE_TURN) {
+		smtp_atrn_stop(s);
+		return;
+	}
 	if (s->job || s->state == SMTP_STATE_QUIT)
 		return;
 	switch (s->state) {
@@ -679,8 +780,11 @@ smtp_session_shutdown(struct smtp_session *s)
 	case SMTP_STATE_COMMIT:
 	case SMTP_STATE_MAIL:
 	case SMTP_STATE_RCPT:
-		/* a transaction in progress may finish; RSET or the end
-		 * of the text brings it back to an idle point */
+	case SMTP_STATE_AUTH:
+	case SMTP_STATE_ATRN:
+	case SMTP_STATE_TURN:
+		/* a transaction or a reversed session in progress may
+		 * finish; then the session comes to an idle point */
 		return;
 	default:
 		break;
@@ -688,7 +792,14 @@ smtp_session_shutdown(struct smtp_session *s)
 	log_info("session=%s event=shutdown", s->id);
 	smtp_reply(s, 421, "4.3.2 %s Service shutting down",
 	    s->d->conf->hostname);
-	smtp_close_after(s);
+	smtp_session_close_after(s);
+}
+
+/* smtp_session_end - end the session now (after a reversed session) */
+void
+smtp_session_end(struct smtp_session *s)
+{
+	smtp_session_free(s);
 }
 
 /* smtp_session_abort - close now, whatever the session was doing */
@@ -709,6 +820,8 @@ smtp_session_free(struct smtp_session *s)
 	struct timespec now;
 	double secs;
 
+	/* a reversed session owns the connection: stop it first */
+	smtp_atrn_abort(s);
 	if (s->io != NULL) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		secs = (double)(now.tv_sec - s->started.tv_sec) +
@@ -726,6 +839,8 @@ smtp_session_free(struct smtp_session *s)
 	smtp_server_session_gone(s->server, s);
 	smtp_txn_reset(s);
 	smtp_spool_free(&s->spool);
+	smtp_auth_free(&s->auth);
+	smtp_atrn_free(&s->atrn);
 	free(s->helo);
 	free(s);
 }

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "odmr_sasl.h"
 #include "queue.h"
 #include "smtp_parse.h"
 #include "smtp_text.h"
@@ -45,12 +46,26 @@ enum smtp_state {
 	SMTP_STATE_BDAT,		/* reading a BDAT chunk */
 	SMTP_STATE_COMMIT,		/* the store is committing */
 	SMTP_STATE_TLS,			/* TLS handshake */
+	SMTP_STATE_AUTH,		/* reading SASL responses */
+	SMTP_STATE_ATRN,		/* ATRN checks and claims running */
+	SMTP_STATE_TURN,		/* reversed: turn/ is the client */
 	SMTP_STATE_QUIT,		/* final reply queued, closing */
 };
 #define SMTP_STATE_COUNT	(SMTP_STATE_QUIT + 1)
 extern const char *const smtp_state_names[];
 
 #define SMTP_SESSION_ID_MAX	17	/* 16 hex digits and NUL */
+#define SMTP_AUTH_MECH_MAX	20	/* RFC 4422 3.1: SASL names */
+#define SMTP_ATRN_DOMAINS_MAX	64	/* domains in one ATRN */
+
+/* which listener a session came from */
+enum smtp_mode {
+	SMTP_MODE_MX = 0,		/* smtp_listen: mail from anyone */
+	SMTP_MODE_ODMR,			/* odmr_listen, odmrs_listen: AUTH, ATRN */
+};
+
+struct smtp_auth;
+struct smtp_atrn;
 
 /* One accepted recipient of the transaction in progress. */
 struct smtp_rcpt {
@@ -91,6 +106,9 @@ struct smtp_session {
 	struct odmrd	*d;
 	struct smtp_server *server;
 	struct io	*io;
+	enum smtp_mode	 mode;
+	int		 implicit_tls;	/* odmrs_listen: TLS before greeting */
+	int		 greeted;	/* the 220 greeting was sent */
 	char		 id[SMTP_SESSION_ID_MAX];
 	char		 addr[64];	/* client address as text */
 	unsigned	 port;
@@ -118,6 +136,10 @@ struct smtp_session {
 	const char	*bdat_text;	/* "5.5.1 ..." when bdat_reply != 0 */
 	struct smtp_spool *spool;
 	struct smtp_txn	 txn;
+	/* AUTH and ATRN (smtp_auth.c, smtp_atrn.c) */
+	struct smtp_auth *auth;
+	char		 auth_user[ODMR_SASL_USER_MAX + 1];
+	struct smtp_atrn *atrn;
 	/* the RCPT being looked up */
 	struct smtp_parse_path lookup_path;
 	struct smtp_parse_rcpt_params lookup_params;
@@ -131,7 +153,9 @@ struct smtp_session {
 
 /* smtp_session.c */
 struct smtp_session *smtp_session_new(struct odmrd *, struct smtp_server *,
-	    int fd, const char *addr);
+	    int fd, const char *addr, enum smtp_mode, int implicit_tls);
+void	smtp_session_close_after(struct smtp_session *);
+void	smtp_session_end(struct smtp_session *);
 void	smtp_session_shutdown(struct smtp_session *);
 void	smtp_session_abort(struct smtp_session *);
 void	smtp_enter_state(struct smtp_session *, enum smtp_state);
@@ -148,6 +172,18 @@ void	smtp_txn_reset(struct smtp_session *);
 void	smtp_txn_mail(struct smtp_session *, const char *arg, size_t len);
 void	smtp_txn_rcpt(struct smtp_session *, const char *arg, size_t len);
 
+/* smtp_auth.c */
+void	smtp_auth_cmd(struct smtp_session *, const char *arg, size_t len);
+void	smtp_auth_input(struct smtp_session *);
+void	smtp_auth_mechs(const struct smtp_session *, char *out, size_t outsz);
+void	smtp_auth_free(struct smtp_auth **);
+
+/* smtp_atrn.c */
+void	smtp_atrn_cmd(struct smtp_session *, const char *arg, size_t len);
+void	smtp_atrn_free(struct smtp_atrn **);
+void	smtp_atrn_abort(struct smtp_session *);
+void	smtp_atrn_stop(struct smtp_session *);
+
 /* smtp_data.c */
 void	smtp_data_start(struct smtp_session *);
 void	smtp_data_bdat(struct smtp_session *, const char *arg, size_t len);
@@ -155,11 +191,13 @@ void	smtp_data_input(struct smtp_session *);
 
 /* smtp_server.c */
 struct listen;
-struct smtp_server *smtp_server_new(struct odmrd *, struct listen *);
+struct smtp_server *smtp_server_new(struct odmrd *, struct listen *,
+	    enum smtp_mode, int implicit_tls, const char *name);
 int	smtp_server_start(struct smtp_server *, char **error_r);
 void	smtp_server_shutdown(struct smtp_server *);
 void	smtp_server_abort(struct smtp_server *);
 size_t	smtp_server_count(const struct smtp_server *);
+const char *smtp_server_name(const struct smtp_server *);
 void	smtp_server_free(struct smtp_server **);
 void	smtp_server_session_gone(struct smtp_server *, struct smtp_session *);
 

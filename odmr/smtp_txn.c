@@ -22,9 +22,11 @@
  *	  (queue_domain_match(), on the lookup pool);
  *	- that domain is under its --max-messages and --max-bytes quota
  *	  (452 4.2.2, RFC 3463: mailbox full is the nearest code).
- *	Anything else is 550 5.7.1. The store lookup runs on the lookup
- *	pool; the session stops reading until it answers, so pipelined
- *	replies stay in order.
+ *	Anything else is 550 5.7.1. The domain is first looked up in the
+ *	in-memory snapshot (smtp_domains(3)); only a domain it does not
+ *	know is asked of the store, on the lookup pool, and the session
+ *	stops reading until it answers, so pipelined replies stay in
+ *	order.
  * SEE ALSO
  *	smtp_session(3), queue(3), RFC 5321, RFC 1870, RFC 3461, RFC 6531
  */
@@ -45,6 +47,7 @@
 #include "odmrd.h"
 #include "queue.h"
 #include "smtp_parse.h"
+#include "smtp_domains.h"
 #include "smtp_session.h"
 #include "smtp_spool.h"
 
@@ -197,17 +200,14 @@ smtp_txn_accept(struct smtp_session *s)
 	smtp_reply(s, 250, "2.1.5 Ok");
 }
 
-/* smtp_txn_lookup_done - on the loop: answer the RCPT */
+/* smtp_txn_decide - answer the RCPT from the lookup's result */
 static void
-smtp_txn_lookup_done(void *arg)
+smtp_txn_decide(struct smtp_session *s)
 {
-	struct smtp_session *s = arg;
 	const struct queue_domain *dom = &s->lookup_dom;
 	const char *addr = s->lookup_path.mailbox;
 	uint64_t size = s->txn.params.size;
 
-	if (smtp_job_end(s) == -1)
-		return;
 	switch (s->lookup_status) {
 	case QUEUE_OK:
 		if (strcmp(s->lookup_domain, s->lookup_path.domain_key) != 0 &&
@@ -245,7 +245,42 @@ smtp_txn_lookup_done(void *arg)
 		break;
 	}
 	queue_domain_clear(&s->lookup_dom);
+}
+
+/* smtp_txn_lookup_done - on the loop: the store answered */
+static void
+smtp_txn_lookup_done(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (smtp_job_end(s) == -1)
+		return;
+	smtp_txn_decide(s);
 	smtp_session_resume(s);
+}
+
+/* smtp_txn_snapshot - 1 when the in-memory snapshot knows the domain */
+static int
+smtp_txn_snapshot(struct smtp_session *s)
+{
+	struct smtp_domains_entry e;
+
+	if (!smtp_domains_match(s->d->domains, s->lookup_path.domain_key, &e))
+		return 0;
+	/* a quota needs the counters as they are now: ask the store */
+	if (e.max_messages != 0 || e.max_bytes != 0)
+		return 0;
+	queue_domain_clear(&s->lookup_dom);
+	memset(&s->lookup_dom, 0, sizeof(s->lookup_dom));
+	(void)strlcpy(s->lookup_domain, e.name, sizeof(s->lookup_domain));
+	(void)strlcpy(s->lookup_dom.name, e.name, sizeof(s->lookup_dom.name));
+	s->lookup_dom.subdomains = e.subdomains;
+	s->lookup_dom.max_messages = e.max_messages;
+	s->lookup_dom.messages = e.messages;
+	s->lookup_dom.max_bytes = e.max_bytes;
+	s->lookup_dom.bytes = e.bytes;
+	s->lookup_status = QUEUE_OK;
+	return 1;
 }
 
 /* smtp_txn_rcpt - RCPT TO: syntax, relay tricks, then the store */
@@ -277,6 +312,10 @@ smtp_txn_rcpt(struct smtp_session *s, const char *arg, size_t len)
 	if (s->lookup_path.flags & SMTP_TXN_RELAY_TRICKS) {
 		smtp_reject(s, "RCPT", 550, "5.7.1 <%s>: Relay access denied",
 		    s->lookup_path.mailbox);
+		return;
+	}
+	if (smtp_txn_snapshot(s)) {
+		smtp_txn_decide(s);
 		return;
 	}
 	smtp_job_start(s);

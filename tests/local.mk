@@ -100,3 +100,10 @@ tests_tools_sasl_check_SOURCES = tests/tools/sasl-check.c
 tests_tools_sasl_check_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS)
 tests_tools_sasl_check_LDADD = odmr/libodmr.a $(UTIL_LIBS) $(SASL_LIBS)
 TESTS += tests/integration/test-odmrctl-user.sh
+
+# turn/: the delivery engine, against smtp-sink, a scripted customer and Postfix
+# (test-turn's build lines are in turn/local.mk)
+if HAVE_CMOCKA
+TESTS += tests/unit/test-turn
+endif
+TESTS += tests/integration/test-turn.sh

@@ -215,7 +215,7 @@ else
 	not_ok "max_connections: got '$got'"
 fi
 log_has "refused connections are logged with the reason" \
-    "event=reject client=127.0.0.1 code=421 reason=\"too many connections\""
+    "event=reject service=smtp client=127.0.0.1 code=421 reason=\"too many connections\""
 odmrd_conf max_connections 1000
 
 # ---- timeouts ----------------------------------------------------------------
