@@ -99,23 +99,32 @@ buf_putc(struct buf *b, int c)
 	buf_append(b, &ch, 1);
 }
 
-/* buf_printf - append formatted text */
+/* buf_vprintf - append formatted text */
 void
-buf_printf(struct buf *b, const char *fmt, ...)
+buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
-	va_list ap, ap2;
+	va_list ap2;
 	int n;
 
-	va_start(ap, fmt);
 	va_copy(ap2, ap);
 	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		fatalx("buf_printf: bad format");
 	buf_reserve(b, (size_t)n);
 	vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap2);
 	va_end(ap2);
 	b->len += (size_t)n;
+}
+
+/* buf_printf - append formatted text */
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vprintf(b, fmt, ap);
+	va_end(ap);
 }
 
 /* buf_reset - empty the buffer, keeping its storage */

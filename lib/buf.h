@@ -10,6 +10,7 @@
 #ifndef LIB_BUF_H
 #define LIB_BUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 struct buf {
@@ -28,6 +29,8 @@ void		 buf_puts(struct buf *, const char *);
 void		 buf_putc(struct buf *, int);
 void		 buf_printf(struct buf *, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
+void		 buf_vprintf(struct buf *, const char *fmt, va_list)
+		    __attribute__((format(printf, 2, 0)));
 void		 buf_reset(struct buf *);
 void		 buf_consume(struct buf *, size_t n);
 const char	*buf_str(const struct buf *);

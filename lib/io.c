@@ -108,6 +108,7 @@ struct io {
 	int			 bare_lf;
 	int			 lowat_wait;	/* LOWAT once TLS output is out */
 	int			 wrote;		/* output queued since LOWAT */
+	int			 line_records;	/* TLS: one record per line */
 
 	enum io_tls_state	 tls;
 	SSL			*ssl;		/* owned by bev */
@@ -719,6 +720,54 @@ io_set_input_max(struct io *io, size_t max)
 		io_apply_settings(io);
 }
 
+/* io_line_free - evbuffer cleanup of a line queued as its own chain */
+static void
+io_line_free(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	free(arg);
+}
+
+/* io_write_lines - queue output one line per chain: one TLS record each */
+static int
+io_write_lines(struct io *io, const unsigned char *p, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(io->bev);
+	const unsigned char *lf;
+	unsigned char *copy;
+	size_t n;
+
+	/*
+	 * bufferevent_openssl calls SSL_write() once per evbuffer chain,
+	 * and evbuffer_add_reference() makes a chain of its own, so each
+	 * line goes out in a record of its own.
+	 */
+	while (len > 0) {
+		lf = memchr(p, '\n', len);
+		n = lf != NULL ? (size_t)(lf - p) + 1 : len;
+		copy = xmalloc(n);
+		memcpy(copy, p, n);
+		if (evbuffer_add_reference(out, copy, n, io_line_free,
+		    copy) != 0) {
+			free(copy);
+			io_set_error(io, "write: cannot queue output");
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	io->wrote = 1;
+	return 0;
+}
+
+/* io_set_line_records - under TLS, send each line in a record of its own */
+void
+io_set_line_records(struct io *io, int on)
+{
+	io->line_records = on;
+}
+
 /* io_write - queue output */
 int
 io_write(struct io *io, const void *data, size_t len)
@@ -727,6 +776,8 @@ io_write(struct io *io, const void *data, size_t len)
 		io_set_error(io, "write: not connected");
 		return -1;
 	}
+	if (io->line_records && io->tls == IO_TLS_ON)
+		return io_write_lines(io, data, len);
 	if (bufferevent_write(io->bev, data, len) != 0) {
 		io_set_error(io, "write: cannot queue output");
 		return -1;
@@ -742,6 +793,16 @@ io_vprintf(struct io *io, const char *fmt, va_list ap)
 	if (io->bev == NULL) {
 		io_set_error(io, "write: not connected");
 		return -1;
+	}
+	if (io->line_records && io->tls == IO_TLS_ON) {
+		struct buf b;
+		int rc;
+
+		buf_init(&b);
+		buf_vprintf(&b, fmt, ap);
+		rc = io_write_lines(io, b.data, b.len);
+		buf_release(&b);
+		return rc;
 	}
 	if (evbuffer_add_vprintf(bufferevent_get_output(io->bev), fmt,
 	    ap) < 0) {

@@ -67,6 +67,11 @@
  *	"QUIT, 221, close_notify, close" ends a session cleanly; it returns
  *	-1 on a connection without TLS.
  *
+ *	io_set_line_records() makes a TLS connection send every line of
+ *	output in a TLS record of its own. fetchmail relays an ODMR session
+ *	by reading one line per record: lines after the first in a record
+ *	wait in its TLS buffer for ever. It costs a record per line.
+ *
  *	io_cork() holds back partial segments (TCP_CORK) while the SMTP
  *	client queues a pipelined group of commands; io_uncork() sends them.
  *	io_set_nodelay() turns Nagle's algorithm off.
@@ -164,6 +169,7 @@ int		 io_starttls_client(struct io *, struct tls_ctx *,
 		    const char *servername);
 int		 io_is_tls(const struct io *);
 int		 io_tls_shutdown(struct io *);
+void		 io_set_line_records(struct io *, int on);
 int		 io_tls_info(const struct io *, struct io_tls_info *);
 
 #endif

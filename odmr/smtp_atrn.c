@@ -346,6 +346,10 @@ smtp_atrn_reverse(struct smtp_session *s)
 	p.done = smtp_atrn_turn_done;
 	p.arg = s;
 	smtp_enter_state(s, SMTP_STATE_TURN);
+	/* fetchmail relays a reversed TLS session one record at a time,
+	 * reading one line from each: lines must not share a record */
+	if (s->tls)
+		io_set_line_records(s->io, 1);
 	/* the reversed session counts as a job: teardown waits for its
 	 * done callback, which gives the claims back */
 	s->job = 1;
