@@ -107,3 +107,7 @@ if HAVE_CMOCKA
 TESTS += tests/unit/test-turn
 endif
 TESTS += tests/integration/test-turn.sh
+
+# the ODMR side: a scripted customer, and fetchmail --protocol ODMR
+TESTS += tests/integration/test-odmr.sh tests/integration/test-odmr-fetchmail.sh
+EXTRA_DIST += tests/tools/odmr-customer.py

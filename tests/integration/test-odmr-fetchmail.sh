@@ -1,0 +1,481 @@
+#!/bin/sh
+# NAME
+#	test-odmr-fetchmail.sh - fetchmail --protocol ODMR collects from odmrd
+# SYNOPSIS
+#	top_srcdir=SRC top_builddir=BUILD sh tests/integration/test-odmr-fetchmail.sh
+# DESCRIPTION
+#	fetchmail 6.4 is the customer-side client SPEC.md promises to work
+#	with. Its ODMR mode sends EHLO, AUTH CRAM-MD5 (the only mechanism it
+#	speaks), "ATRN d1,d2" and, after the 250, relays the reversed
+#	session line by line to its smtphost. It never uses STARTTLS on the
+#	ODMR port: TLS is only the implicit kind ("ssl", odmrs_listen).
+#
+#	Three pickups, each with its own rcfile (mode 0600, in a private
+#	HOME and FETCHMAILHOME):
+#	1. plain ODMR, fetchdomains example.org, smtphost smtp-sink -d:
+#	   every dump file must hold the stored text of its message (smtp-sink
+#	   writes LF line ends and one extra empty line; that is undone before
+#	   the comparison) with the right envelope, and example.net's mail
+#	   must stay queued;
+#	2. plain ODMR to a private Postfix 3.7 instance (loopback, its own
+#	   config/queue/data directories) that puts everything for
+#	   example.org on hold: "postqueue -p" must list every message as
+#	   held, and "postcat -bh" of each must be the stored text after
+#	   Postfix's Received: header;
+#	3. implicit TLS to odmrs_listen ("ssl", "sslcertck", "sslcertfile"
+#	   with the test certificate, "sslcommonname mx.odmr.test"),
+#	   fetchdomains example.org,example.net, smtphost smtp-sink.
+#	After each pickup the fetched queues are empty. fetchmail runs as
+#	"fetchmail -v -N -d0 -f RC" under "timeout 60".
+#	KEEP_T=1 keeps the work directory.
+
+. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/integration/odmrd-lib.sh"
+
+require_cmd fetchmail fetchmail
+require_cmd smtp-sink postfix
+require_cmd postfix postfix
+require_cmd postqueue postfix
+require_cmd postcat postfix
+require_cmd timeout coreutils
+require_cmd python3 python3
+odmrd_setup
+ODMRS_PORT=$(free_port)
+odmrd_conf odmrs_listen "127.0.0.1:$ODMRS_PORT"
+odmrd_conf bounce_relay "127.0.0.1:$(free_port)"
+export T SMTP_PORT ODMRCTL
+FMHOME=$T/fmhome
+mkdir -p "$FMHOME" && chmod 700 "$FMHOME"
+sink_pid=""
+odmrd_extra_cleanup='[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; [ -n "${PF:-}" ] && postfix -c "$PF" stop >/dev/null 2>&1'
+# Postfix's daemons and smtp-sink (-u nobody) must reach their directories
+chmod 711 "$T"
+
+printf 'secret\n' | octl user add alice >"$T/setup.out" 2>&1 &&
+    octl domain add example.org --owner alice >>"$T/setup.out" 2>&1 &&
+    octl domain add example.net --owner alice >>"$T/setup.out" 2>&1
+if [ $? -eq 0 ]; then ok "account alice with example.org and example.net"
+else not_ok "setup: $(tr '\n' '|' <"$T/setup.out")"; fi
+if odmrd_start; then ok "odmrd starts"; else not_ok "odmrd starts"; tap_done; fi
+
+cat >"$T/fm.py" <<'PY'
+"""Queue mail and compare what the customer's MTA got with the stored text."""
+import base64, json, os, random, re, smtplib, subprocess, sys
+
+T = os.environ["T"]
+CTL = [os.environ["ODMRCTL"], "-f", T + "/odmrd.conf"]
+
+
+def ok(cond, desc, detail=""):
+    d = str(detail).replace("\n", "|")
+    print(("ok - " + desc) if cond else ("not ok - %s%s" % (desc, (": " + d[:900]) if d else "")), flush=True)
+    return cond
+
+
+def ctl(*args):
+    p = subprocess.run(CTL + ["--json"] + list(args), capture_output=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("odmrctl %s: exit %d %s" % (" ".join(args), p.returncode, p.stderr.decode(errors="replace")))
+    return json.loads(p.stdout)
+
+
+def send(tag, rcpts, extra):
+    """Queue one message; write T/stored/ID (the stored bytes) and T/stored/ID.json."""
+    token = "%08x" % random.SystemRandom().getrandbits(32)
+    mid = "<%s.%s@x.test>" % (tag, token)
+    body = b"plain body\r\n"
+    hdr = ["From: s-%s@x.test" % tag, "To: " + ", ".join(rcpts), "Subject: fetchmail %s" % tag, "Message-ID: " + mid,
+           "Date: Tue, 11 Jun 2024 10:00:00 +0000"]
+    mopts = []
+    if extra == "dots":
+        body = b"first\r\n.one dot\r\n..two dots\r\n.\r\n x\r\nlast\r\n"
+    elif extra == "8bit":
+        hdr += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"]
+        body = "Grüße aus Köln, 10 € — naïve café\r\n".encode() * 5
+        mopts = ["BODY=8BITMIME"]
+    elif extra == "big":
+        body = b"".join(b"line %06d %s\r\n" % (i, b"y" * 70) for i in range(2000))
+    msg = ("\r\n".join(hdr) + "\r\n\r\n").encode() + body
+    s = smtplib.SMTP("127.0.0.1", int(os.environ["SMTP_PORT"]), local_hostname="mx-client.test", timeout=30)
+    s.ehlo()
+    s.mail("s-%s@x.test" % tag, mopts)
+    for r in rcpts:
+        code, resp = s.rcpt(r)
+        if code != 250:
+            raise RuntimeError("RCPT %s: %d %s" % (r, code, resp))
+    code, resp = s.data(msg)
+    s.quit()
+    m = re.match(rb"2\.0\.0 Ok: queued as ([0-9A-Fa-f]{14})$", resp)
+    if code != 250 or not m:
+        raise RuntimeError("DATA: %d %s" % (code, resp))
+    qid = m.group(1).decode()
+    data = base64.b64decode(ctl("show", qid, "--raw")["content_base64"])
+    os.makedirs(T + "/stored", exist_ok=True)
+    open("%s/stored/%s" % (T, qid), "wb").write(data)
+    json.dump({"id": qid, "mid": mid, "sender": "s-%s@x.test" % tag, "rcpts": rcpts},
+              open("%s/stored/%s.json" % (T, qid), "w"))
+    print(qid)
+
+
+def stored(ids):
+    out = {}
+    for qid in ids:
+        meta = json.load(open("%s/stored/%s.json" % (T, qid)))
+        meta["data"] = open("%s/stored/%s" % (T, qid), "rb").read()
+        out[meta["mid"]] = meta
+    return out
+
+
+def after_received(text):
+    """The lines after the first Received: field (with its continuation lines)."""
+    lines = text.split(b"\n")
+    i = next(i for i, ln in enumerate(lines) if ln.startswith(b"Received:"))
+    i += 1
+    while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
+        i += 1
+    return lines[:i], b"\n".join(lines[i:])
+
+
+def mid_of(data):
+    m = re.search(rb"(?im)^Message-ID: (<[^>]*>)", data)
+    return m.group(1).decode() if m else None
+
+
+def same(desc, got, want):
+    if got == want:
+        return ok(True, desc + " (%d octets)" % len(want))
+    i = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]), min(len(got), len(want)))
+    return ok(False, desc, "got %d octets, want %d; first difference at %d: got %r want %r" % (
+        len(got), len(want), i, got[max(0, i - 20):i + 40], want[max(0, i - 20):i + 40]))
+
+
+def sink(label, d, *ids):
+    """smtp-sink -d dumps in D against the stored messages IDS."""
+    want = stored(ids)
+    files = sorted(os.listdir(d)) if os.path.isdir(d) else []
+    ok(len(files) == len(ids), "%s: smtp-sink dumped %d messages" % (label, len(ids)), files)
+    seen = {}
+    for f in files:
+        raw = open(os.path.join(d, f), "rb").read()
+        head, rest = after_received(raw)
+        seen.setdefault(mid_of(rest), []).append((head, rest, f))
+    for mid, meta in want.items():
+        got = seen.get(mid, [])
+        if not ok(len(got) == 1, "%s: %s arrived once" % (label, meta["id"]), "%d times" % len(got)):
+            continue
+        head, rest, f = got[0]
+        # smtp-sink writes LF line ends and adds one empty line at the end
+        same("%s: %s dumped byte for byte as stored (CRLF as LF)" % (label, meta["id"]),
+             rest, meta["data"].replace(b"\r\n", b"\n") + b"\n")
+        mail = [ln for ln in head if ln.startswith(b"X-Mail-Args: ")]
+        rcpt = sorted(ln[len(b"X-Rcpt-Args: "):].split(b" ")[0].decode().strip("<>")
+                      for ln in head if ln.startswith(b"X-Rcpt-Args: "))
+        ok(len(mail) == 1 and mail[0][13:].split(b" ")[0] == ("<%s>" % meta["sender"]).encode()
+           and rcpt == sorted(meta["rcpts"]), "%s: %s envelope %s -> %s" % (label, meta["id"], meta["sender"], ",".join(meta["rcpts"])),
+           head)
+
+
+def postfix(label, pf, *ids):
+    """Every message held in the private Postfix, with the stored text after its Received:."""
+    want = stored(ids)
+    q = subprocess.run(["postqueue", "-c", pf, "-j"], capture_output=True, timeout=30)
+    entries = [json.loads(ln) for ln in q.stdout.decode().splitlines() if ln.strip()]
+    held = [e for e in entries if e.get("queue_name") == "hold"]
+    ok(len(held) == len(ids) and len(entries) == len(ids),
+       "%s: Postfix holds %d messages (postqueue -j)" % (label, len(ids)),
+       [(e.get("queue_id"), e.get("queue_name")) for e in entries])
+    seen = {}
+    for e in held:
+        c = subprocess.run(["postcat", "-c", pf, "-bh", "-q", e["queue_id"]], capture_output=True, timeout=30)
+        head, rest = after_received(c.stdout)
+        seen.setdefault(mid_of(rest), []).append((e, rest))
+    for mid, meta in want.items():
+        got = seen.get(mid, [])
+        if not ok(len(got) == 1, "%s: %s arrived once" % (label, meta["id"]), "%d times" % len(got)):
+            continue
+        e, rest = got[0]
+        same("%s: %s held byte for byte as stored (postcat -bh, CRLF as LF)" % (label, meta["id"]),
+             rest, meta["data"].replace(b"\r\n", b"\n"))
+        rc = sorted(r["address"] for r in e.get("recipients", []))
+        ok(e.get("sender") == meta["sender"] and rc == sorted(meta["rcpts"]),
+           "%s: %s envelope in Postfix" % (label, meta["id"]), e)
+
+
+def empty(*domains):
+    for d in domains:
+        q = ctl("queue", d)["messages"]
+        ok(q == [], "%s is empty in odmrd" % d, [m["id"] for m in q])
+
+
+def queued(d, n):
+    q = ctl("queue", d)["messages"]
+    ok(len(q) == n, "%s still holds %d message(s)" % (d, n), [m["id"] for m in q])
+
+
+if __name__ == "__main__":
+    f = {"send": lambda: send(sys.argv[2], sys.argv[3].split(","), sys.argv[4]),
+         "sink": lambda: sink(sys.argv[2], sys.argv[3], *sys.argv[4:]),
+         "postfix": lambda: postfix(sys.argv[2], sys.argv[3], *sys.argv[4:]),
+         "empty": lambda: empty(*sys.argv[2:]),
+         "queued": lambda: queued(sys.argv[2], int(sys.argv[3]))}[sys.argv[1]]
+    f()
+PY
+
+# fm FILE ARGS... - run the python side; its ok/not ok lines become cases
+fm() {
+	python3 "$T/fm.py" "$@" >"$T/fm.out" 2>&1
+	_rc=$?
+	while IFS= read -r _tf; do
+		case $_tf in
+		"ok - "*) ok "${_tf#ok - }" ;;
+		"not ok - "*) not_ok "${_tf#not ok - }" ;;
+		*) echo "# $_tf" ;;
+		esac
+	done <"$T/fm.out"
+	return $_rc
+}
+
+# queue_msg TAG RCPTS KIND - queue one message; its id is appended to $ids
+queue_msg() {
+	if _id=$(python3 "$T/fm.py" send "$1" "$2" "$3" 2>"$T/send.err"); then
+		ids="$ids $_id"
+	else
+		not_ok "queue $1 for $2: $(tail -n 3 "$T/send.err" | tr '\n' '|')"
+	fi
+}
+
+# start_sink DIR - smtp-sink dumping into DIR on a new $SINK_PORT
+start_sink() {
+	mkdir -p "$1" && chown nobody "$1"
+	SINK_PORT=$(free_port)
+	smtp-sink -u nobody -d "$1/%M." "127.0.0.1:$SINK_PORT" 100 >"$T/sink.log" 2>&1 &
+	sink_pid=$!
+	_i=0
+	until python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$SINK_PORT" 2>/dev/null; do
+		_i=$((_i + 1))
+		[ $_i -lt 100 ] || break
+		sleep 0.1
+	done
+}
+
+stop_sink() {
+	kill "$sink_pid" 2>/dev/null
+	wait "$sink_pid" 2>/dev/null
+	sink_pid=""
+}
+
+# run_fetchmail NAME - fetchmail -v -N -d0 -f $FMHOME/NAME.rc, transcript in $T/NAME.fm
+run_fetchmail() {
+	chmod 600 "$FMHOME/$1.rc"
+	HOME=$FMHOME FETCHMAILHOME=$FMHOME timeout 60 fetchmail -v -N -d0 -f "$FMHOME/$1.rc" >"$T/$1.fm" 2>&1
+	fm_rc=$?
+}
+
+# fm_ok NAME DESC - fetchmail exited 0 and said "Turnaround now"
+fm_ok() {
+	if [ "$fm_rc" -eq 0 ] && grep -q 'Turnaround now' "$T/$1.fm"; then
+		ok "$2: fetchmail exit 0 after the turnaround"
+	else
+		not_ok "$2: fetchmail exit $fm_rc: $(grep -v '^fetchmail: ODMR[<>] ' "$T/$1.fm" | tail -n 8 | tr '\n' '|')"
+	fi
+}
+
+# wait_free D - until no delivery holds domain D (odmrd gives claims back asynchronously)
+wait_free() {
+	_i=0
+	while [ $_i -lt 100 ]; do
+		octl --json queue | python3 -c 'import json, sys
+sys.exit(any(d["domain"] == sys.argv[1] and d["flush"] for d in json.load(sys.stdin)["domains"]))' "$1" && return 0
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	return 1
+}
+
+# ---- 1. plain ODMR to smtp-sink ------------------------------------------
+ids=""
+queue_msg plain1 u1@example.org plain
+queue_msg dots u2@example.org dots
+queue_msg eight u3@example.org 8bit
+queue_msg big u4@example.org,u5@example.org big
+sink_ids=$ids
+ids=""
+queue_msg net1 n1@example.net plain
+net_ids=$ids
+start_sink "$T/sink1"
+cat >"$FMHOME/plain.rc" <<EOF
+poll 127.0.0.1 service $ODMR_PORT protocol ODMR
+    user alice password secret
+    fetchdomains example.org
+    smtphost 127.0.0.1/$SINK_PORT
+EOF
+run_fetchmail plain
+fm_ok plain "ODMR to smtp-sink"
+check "fetchmail sent 'ATRN example.org' and got 250" \
+    grep -q 'ODMR< 250 OK now reversing the connection' "$T/plain.fm"
+wait_free example.org
+stop_sink
+fm sink "fetchmail+smtp-sink" "$T/sink1" $sink_ids
+fm empty example.org
+fm queued example.net 1
+
+# ---- 2. plain ODMR to a private Postfix (hold) -----------------------------
+PF=$T/pf
+PQ=$T/pfq
+PD=$T/pfd
+PFPORT=$(free_port)
+mkdir -p "$PF" "$PQ" "$PD"
+chown postfix:postfix "$PD"
+cat >"$PF/main.cf" <<EOF
+# written by tests/integration/test-odmr-fetchmail.sh: the customer's MTA
+compatibility_level = 3.6
+config_directory = $PF
+queue_directory = $PQ
+data_directory = $PD
+myhostname = customer-mta.test
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+mydestination =
+local_recipient_maps =
+local_transport = error:local delivery disabled
+alias_maps =
+alias_database =
+relay_domains = example.org, example.net
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = check_recipient_access inline:{ example.org=HOLD, example.net=HOLD }
+maillog_file = $T/postfix.log
+maillog_file_prefixes = /var, /dev/stdout, /tmp
+EOF
+cat >"$PF/master.cf" <<EOF
+# written by tests/integration/test-odmr-fetchmail.sh
+127.0.0.1:$PFPORT inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+if postfix -c "$PF" check >"$T/pf.start" 2>&1 && postfix -c "$PF" start >>"$T/pf.start" 2>&1; then
+	ok "private Postfix starts (config $PF, port $PFPORT)"
+	_i=0
+	until python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$PFPORT" 2>/dev/null; do
+		_i=$((_i + 1))
+		[ $_i -lt 100 ] || break
+		sleep 0.1
+	done
+	ids=""
+	queue_msg pf1 p1@example.org plain
+	queue_msg pf2 p2@example.org,p3@example.org dots
+	queue_msg pf3 p4@example.org 8bit
+	queue_msg pf4 p5@example.org big
+	pf_ids=$ids
+	cat >"$FMHOME/postfix.rc" <<EOF
+poll 127.0.0.1 service $ODMR_PORT protocol ODMR
+    user alice password secret
+    fetchdomains example.org
+    smtphost 127.0.0.1/$PFPORT
+EOF
+	run_fetchmail postfix
+	fm_ok postfix "ODMR to Postfix"
+	wait_free example.org
+	sleep 1	# cleanup files the last message into the hold queue
+	fm postfix "fetchmail+Postfix" "$PF" $pf_ids
+	check "Postfix logged a hold for each message" \
+	    sh -c "[ \$(grep -c 'hold: RCPT from' '$T/postfix.log') -eq 4 ]"
+	fm empty example.org
+else
+	not_ok "private Postfix starts: $(tr '\n' '|' <"$T/pf.start")"
+fi
+
+# ---- 3. implicit TLS (odmrs_listen), two domains ----------------------------
+ids=""
+queue_msg tls1 t1@example.org plain
+queue_msg tls2 t2@example.org 8bit
+tls_ids="$ids $net_ids"
+# fetchmail 6.4 checks the certificate (sslcertck is its default) and the
+# name: it compares the CN with the poll name, 127.0.0.1, unless told
+# sslcommonname; without the test CA, or without sslcommonname, it must
+# give up before AUTH
+cat >"$FMHOME/noca.rc" <<EOF
+poll 127.0.0.1 service $ODMRS_PORT protocol ODMR
+    user alice password secret
+    fetchdomains example.org,example.net
+    smtphost 127.0.0.1/$(free_port)
+    ssl sslproto tls1.2+ sslcertck sslcommonname mx.odmr.test
+EOF
+run_fetchmail noca
+if [ "$fm_rc" -ne 0 ] && grep -q 'certificate verification error' "$T/noca.fm" && ! grep -q 'ODMR> AUTH' "$T/noca.fm"; then
+	ok "fetchmail ssl without the test CA: certificate refused before AUTH (exit $fm_rc)"
+else
+	not_ok "fetchmail ssl without the test CA: exit $fm_rc: $(tail -n 5 "$T/noca.fm" | tr '\n' '|')"
+fi
+cat >"$FMHOME/noname.rc" <<EOF
+poll 127.0.0.1 service $ODMRS_PORT protocol ODMR
+    user alice password secret
+    fetchdomains example.org,example.net
+    smtphost 127.0.0.1/$(free_port)
+    ssl sslproto tls1.2+ sslcertck sslcertfile $T/cert.pem
+EOF
+run_fetchmail noname
+if [ "$fm_rc" -ne 0 ] && grep -q 'CommonName mismatch' "$T/noname.fm" && ! grep -q 'ODMR> AUTH' "$T/noname.fm"; then
+	ok "fetchmail ssl without sslcommonname: 'CommonName mismatch: mx.odmr.test != 127.0.0.1' before AUTH"
+else
+	not_ok "fetchmail ssl without sslcommonname: exit $fm_rc: $(tail -n 5 "$T/noname.fm" | tr '\n' '|')"
+fi
+fm queued example.org 2
+start_sink "$T/sink3"
+cat >"$FMHOME/tls.rc" <<EOF
+poll 127.0.0.1 service $ODMRS_PORT protocol ODMR
+    user alice password secret
+    fetchdomains example.org,example.net
+    smtphost 127.0.0.1/$SINK_PORT
+    ssl sslproto tls1.2+ sslcertck sslcertfile $T/cert.pem sslcommonname mx.odmr.test
+EOF
+run_fetchmail tls
+fm_ok tls "ODMR over implicit TLS to smtp-sink"
+if [ "$fm_rc" -eq 124 ]; then
+	diag "fetchmail hung in the reversed session over TLS; its last relayed lines:"
+	grep 'ODMR[<>]' "$T/tls.fm" | tail -n 3 | sed 's/^/#   /'
+	diag "fetchmail's ODMR relay (odmr.c) select()s on the socket and reads TLS one line at a time"
+	diag "(socket.c SockRead: SSL_peek, SSL_read up to the newline): lines left in OpenSSL's"
+	diag "buffer from a TLS record holding several lines are not relayed until more bytes arrive."
+fi
+check "fetchmail checked the certificate (no verification error in its transcript)" \
+    sh -c "! grep -Eqi 'certificate verification|verify error|not trusted' '$T/tls.fm'"
+check "fetchmail sent 'ATRN example.org,example.net' inside TLS and got 250" \
+    grep -q 'ODMR< 250 OK now reversing the connection' "$T/tls.fm"
+wait_free example.org
+wait_free example.net
+stop_sink
+fm sink "fetchmail+ssl" "$T/sink3" $tls_ids
+fm empty example.org example.net
+
+# ---- the end ---------------------------------------------------------------
+if octl check >"$T/check.out" 2>&1; then ok "odmrctl check is clean"
+else not_ok "odmrctl check: $(head -n 4 "$T/check.out" | tr '\n' '|')"; fi
+odmrd_stop
+_rc=$?
+if [ "$_rc" -eq 0 ]; then ok "odmrd exits 0 on SIGTERM"; else not_ok "odmrd exits 0 on SIGTERM (exit $_rc): $(tail -n 5 "$T/odmrd.log" | tr '\n' '|')"; fi
+if grep -Eq 'AddressSanitizer|runtime error|LeakSanitizer' "$T/odmrd.log"; then
+	not_ok "no sanitizer report in odmrd's log: $(grep -E -m 3 'AddressSanitizer|runtime error|LeakSanitizer' "$T/odmrd.log")"
+	KEEP_T=1
+else
+	ok "no sanitizer report in odmrd's log"
+fi
+tap_done
