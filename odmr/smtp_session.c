@@ -312,6 +312,8 @@ smtp_cmd_ehlo(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
 	    "250-CHUNKING\r\n250-BINARYMIME\r\n");
 	if (s->d->tls != NULL && !s->tls)
 		(void)io_printf(s->io, "250-STARTTLS\r\n");
+	smtp_auth_mechs(s, mechs, sizeof(mechs));
+	(void)io_printf(s->io, "250-AUTH %s\r\n", mechs);
 	(void)io_printf(s->io, "250 HELP\r\n");
 }
 
@@ -439,15 +441,14 @@ smtp_cmd_starttls(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
 	smtp_enter_state(s, SMTP_STATE_TLS);
 }
 
-/* smtp_cmd_auth - AUTH: on the ODMR port (see smtp_auth.c) */
+/*
+ * smtp_cmd_auth - AUTH (see smtp_auth.c): on the ODMR port for ATRN, and
+ * on the MX port too, where it names the customer for ETRN's owner
+ * mode; it never lets anyone relay
+ */
 static void
 smtp_cmd_auth(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
 {
-	if (s->mode != SMTP_MODE_ODMR) {
-		smtp_reject(s, "AUTH", 502, "5.5.1 Error: AUTH is offered only"
-		    " on the ODMR port (RFC 2645)");
-		return;
-	}
 	smtp_auth_cmd(s, cmd->arg, cmd->arglen);
 }
 

@@ -109,6 +109,49 @@ QUIT'
 log_has "one log line per accepted message, with its facts" \
     "event=queued id=[0-9A-F]{14} from=<a@x.test> nrcpt=1 size=[0-9]+ client=127.0.0.1 tls=none"
 
+# ---- AUTH on the MX port (for ETRN's owner mode; it grants no relaying) -------
+require_cmd swaks swaks
+printf 'sekrit\n' | octl user add alice >/dev/null
+octl domain set example.org --owner demo,alice >/dev/null
+# (the user was added after start: odmrd reads sasldb at each AUTH)
+if swaks --server "127.0.0.1:$SMTP_PORT" --auth CRAM-MD5 --auth-user alice \
+    --auth-password sekrit --to u@example.org --from a@x.test \
+    >"$T/swaks.out" 2>&1 && grep -q "235 2.7.0" "$T/swaks.out"; then
+	ok "MX port: AUTH CRAM-MD5 with the right password gets 235"
+else
+	not_ok "MX port: AUTH CRAM-MD5 failed"; tail -n 8 "$T/swaks.out" | sed 's/^/#   /'
+fi
+if ! swaks --server "127.0.0.1:$SMTP_PORT" --auth CRAM-MD5 --auth-user alice \
+    --auth-password wrong --to u@example.org --from a@x.test \
+    >"$T/swaks.out" 2>&1 && grep -q "535 5.7.8" "$T/swaks.out"; then
+	ok "MX port: a wrong password gets 535 5.7.8"
+else
+	not_ok "MX port: a wrong password was not refused with 535"
+fi
+if ! swaks --server "127.0.0.1:$SMTP_PORT" --auth PLAIN --auth-user alice \
+    --auth-password sekrit --to u@example.org --from a@x.test \
+    >"$T/swaks.out" 2>&1 &&
+    grep -q "250-AUTH SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5$" "$T/swaks.out"; then
+	ok "MX port: PLAIN is not offered outside TLS (and 538 5.7.11 if asked: dialogue auth-on-mx)"
+else
+	not_ok "MX port: AUTH PLAIN outside TLS was not refused"
+	tail -n 12 "$T/swaks.out" | sed 's/^/#   /'
+fi
+if swaks --server "127.0.0.1:$SMTP_PORT" --tls --auth PLAIN --auth-user alice \
+    --auth-password sekrit --to u@example.org --from a@x.test \
+    >"$T/swaks.out" 2>&1 && grep -q "235 2.7.0" "$T/swaks.out"; then
+	ok "MX port: AUTH PLAIN inside TLS gets 235"
+else
+	not_ok "MX port: AUTH PLAIN inside TLS failed"; tail -n 8 "$T/swaks.out" | sed 's/^/#   /'
+fi
+if ! swaks --server "127.0.0.1:$SMTP_PORT" --auth CRAM-MD5 --auth-user alice \
+    --auth-password sekrit --to u@other.test --from a@x.test \
+    >"$T/swaks.out" 2>&1 && grep -q "550 5.7.1" "$T/swaks.out"; then
+	ok "MX port: an authenticated client still cannot relay (550 5.7.1)"
+else
+	not_ok "MX port: an authenticated client could relay"
+fi
+
 # ---- quotas ------------------------------------------------------------------
 expect_codes "max-messages: two fit, the third recipient gets 452 4.2.2" \
     "220 250 250 2.1.0 250 2.1.5 354 250 2.0.0 250 2.1.0 250 2.1.5 354 250 2.0.0 250 2.1.0 452 4.2.2 221 2.0.0 [closed]" \
