@@ -32,6 +32,7 @@
 . "$top_srcdir/tests/integration/odmrd-lib.sh"
 
 require_cmd python3 python3
+require_cmd swaks swaks
 odmrd_setup
 ODMRS_PORT=$(free_port)
 BOUNCE_PORT=$(free_port)
@@ -715,6 +716,41 @@ python3 "$T/odmr.py" >"$T/odmr.out" 2>&1
 tap_feed "$T/odmr.out"
 if grep -q '^Traceback' "$T/odmr.out"; then
 	not_ok "the python cases ran to the end: $(grep -A 30 '^Traceback' "$T/odmr.out" | tail -n 6 | tr '\n' '|')"
+fi
+
+# ---- a crashed flusher's claim is broken on restart (kill -9 mid-session)
+CUST="$top_srcdir/tests/tools/odmr-customer.py"
+printf 'Subject: crash\r\n\r\nclaimed by a process that dies\r\n' >"$T/crash.txt"
+if swaks --server "127.0.0.1:$SMTP_PORT" --to z@c.example --from a@x.test \
+    --data "$T/crash.txt" >"$T/crash-swaks.out" 2>&1; then
+	python3 "$CUST" 127.0.0.1 "$ODMR_PORT" --user carol --atrn c.example \
+	    --stall 30 --outdir "$T/in-crash1" >"$T/cust-crash1.out" 2>&1 &
+	cpid=$!
+	_i=0
+	while [ $_i -lt 100 ] && ! grep -q "ATRN 250" "$T/cust-crash1.out"; do
+		sleep 0.1; _i=$((_i + 1))
+	done
+	if octl --json queue 2>/dev/null | grep -q '"holder": *"odmrd'; then
+		ok "crash: c.example is claimed by the stalled session"
+	else
+		not_ok "crash: no claim visible before the kill: $(octl queue | tr '\n' '|')"
+	fi
+	odmrd_kill9
+	kill "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null
+	if odmrd_start; then
+		python3 "$CUST" 127.0.0.1 "$ODMR_PORT" --user carol --atrn c.example \
+		    --outdir "$T/in-crash2" >"$T/cust-crash2.out" 2>&1
+		if grep -q "ATRN 250" "$T/cust-crash2.out" &&
+		    grep -rq "claimed by a process that dies" "$T/in-crash2"; then
+			ok "crash: after kill -9 and a restart the claim is broken: ATRN 250 and the message arrives"
+		else
+			not_ok "crash: ATRN after the restart: $(tail -n 5 "$T/cust-crash2.out" | tr '\n' '|')"
+		fi
+	else
+		not_ok "crash: odmrd restarts after kill -9"
+	fi
+else
+	not_ok "crash: queueing the message: $(tail -n 3 "$T/crash-swaks.out" | tr '\n' '|')"
 fi
 
 if octl check >"$T/check.out" 2>&1; then ok "odmrctl check is clean"
