@@ -167,8 +167,8 @@ CONF
 	$ctl domain show example.org >/dev/null 2>&1 ||
 	    $ctl domain add example.org --owner demo >/dev/null
 	# the customer account demo, password demo (SASL secret)
-	$ctl user list 2>/dev/null | grep -q '^demo\b' ||
-	    printf 'demo\n' | $ctl user add demo >/dev/null
+	$ctl user list 2>/dev/null | awk '$1 == "demo" && $2 != "none" { f = 1 }
+	    END { exit !f }' || printf 'demo\n' | $ctl user add demo >/dev/null
 	cat <<MSG
 
 odmrd is starting in the foreground (Ctrl-C stops it); state: $state
@@ -182,12 +182,14 @@ See what is queued:
   $ctl show ID --headers
 Mail for any other domain is refused (550 5.7.1): odmrd is no open relay.
 
-The customer account demo (password demo) exists:
-  $ctl user list
-Not there yet: the ODMR listener on 127.0.0.1:3366 (AUTH + ATRN), ETRN
-and odmr-fetch. They arrive with the ODMR, ETRN and odmr-fetch issues;
-this demo will then print the odmr-fetch and fetchmail commands that
-collect the mail.
+Collect it as the customer demo (password demo) over ODMR (RFC 2645)
+on 127.0.0.1:3366, with fetchmail handing it to a local MTA; here
+Postfix's smtp-sink on port 2526 stands in for the site's MTA:
+  mkdir -p -m 1777 /tmp/demo-in
+  smtp-sink -u \$(id -u | grep -qx 0 && echo nobody || id -un) -d /tmp/demo-in/%M. 127.0.0.1:2526 10 &
+  echo 'poll 127.0.0.1 service 3366 protocol ODMR user demo password demo fetchdomains example.org smtphost 127.0.0.1/2526' >/tmp/demo-fetchmailrc
+  chmod 600 /tmp/demo-fetchmailrc && fetchmail -v -f /tmp/demo-fetchmailrc && ls /tmp/demo-in
+Not there yet: ETRN and odmr-fetch (their own issues).
 
 MSG
 	exec "$build/odmr/odmrd" -f "$conf" -d
