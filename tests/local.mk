@@ -50,7 +50,7 @@ EXTRA_DIST += tests/tap.sh tests/integration tests/stress \
 # always built as corpus replayers so make check runs every corpus.
 FUZZ_TARGETS = tests/fuzz/fuzz-conf tests/fuzz/fuzz-rec \
 	tests/fuzz/fuzz-smtp-cmd tests/fuzz/fuzz-smtp-addr \
-	tests/fuzz/fuzz-smtp-param
+	tests/fuzz/fuzz-smtp-param tests/fuzz/fuzz-turn-mime
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/run-fuzz.sh
 if FUZZER
 FUZZ_CFLAGS = -fsanitize=fuzzer
@@ -111,3 +111,21 @@ TESTS += tests/integration/test-turn.sh
 # the ODMR side: a scripted customer, and fetchmail --protocol ODMR
 TESTS += tests/integration/test-odmr.sh tests/integration/test-odmr-fetchmail.sh
 EXTRA_DIST += tests/tools/odmr-customer.py
+
+# turn_mime: the 8BITMIME to 7-bit downgrade, checked by Python's email package
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-turn-mime
+TESTS += tests/unit/test-turn-mime
+endif
+tests_unit_test_turn_mime_SOURCES = tests/unit/test-turn-mime.c
+tests_unit_test_turn_mime_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_turn_mime_LDADD = turn/libturn.a $(UTIL_LIBS) $(CMOCKA_LIBS)
+noinst_PROGRAMS += tests/tools/mime-downgrade
+tests_tools_mime_downgrade_SOURCES = tests/tools/mime-downgrade.c
+tests_tools_mime_downgrade_LDADD = turn/libturn.a $(UTIL_LIBS)
+TESTS += tests/integration/test-turn-mime.sh
+EXTRA_DIST += tests/tools/mime-check.py
+tests_fuzz_fuzz_turn_mime_SOURCES = tests/fuzz/fuzz-turn-mime.c $(FUZZ_MAIN)
+tests_fuzz_fuzz_turn_mime_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_turn_mime_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_turn_mime_LDADD = turn/libturn.a $(UTIL_LIBS)

@@ -3,8 +3,6 @@
  *	turn_mime 3 - 8BITMIME to 7-bit MIME downgrade of a message
  * SYNOPSIS
  *	#include "turn_mime.h"
-#include "turn_mime_private.h"
-
  *
  *	int
  *	turn_mime_is_7bit(in, len)
@@ -25,14 +23,14 @@
  *	  7bit, 8bit and binary, so the enclosed message is downgraded
  *	  as a message of its own instead.
  *	- message/partial and message/external-body (which must be 7bit),
- *	  and a multipart type without a boundary: copied when 7-bit, an error
- *	  otherwise.
+ *	  and a multipart type without a boundary: copied when 7-bit, an
+ *	  error otherwise.
  *	- any other entity is a leaf. A leaf that is not 7bit data (RFC
  *	  2045 section 2.7: 8-bit octets, NUL, a CR outside CRLF, a line
  *	  over 998 octets) is encoded: quoted-printable (RFC 2045 section
  *	  6.7, lines of at most 76 octets, CRLF kept as hard line breaks)
- *	  for text types, base64 (section 6.8) for the rest. A leaf declared
- *	  8bit or binary that is 7bit data is only relabelled 7bit. A
+ *	  for text types, base64 (section 6.8) for the rest. A leaf
+ *	  declared 8bit or binary that is 7bit data is only relabelled. A
  *	  quoted-printable leaf with raw 8-bit octets gets them escaped,
  *	  and a base64 leaf with junk in it is re-wrapped without the junk
  *	  (decoders ignore it, section 6.8); anything else already encoded
@@ -44,7 +42,6 @@
  *	MIME-Version: 1.0 when it had none.
  *
  *	Header fields with 8-bit octets are rewritten by turn_mime_hdr(3).
- *
  *	Every line of the output ends in CRLF. The input is never read
  *	past len; nesting is bounded by TURN_MIME_DEPTH_MAX, and the work
  *	is linear in the input for each level of nesting.
@@ -104,6 +101,14 @@ enum turn_mime_how {
 	TURN_MIME_HOW_BASE64_FIX,	/* base64 with junk in it */
 	TURN_MIME_HOW_MULTIPART,	/* parts, each downgraded */
 	TURN_MIME_HOW_MESSAGE		/* an enclosed message, downgraded */
+};
+
+/* What is done with one entity. */
+struct turn_mime_plan {
+	enum turn_mime_how	 how;
+	const char		*new_cte;	/* the CTE field to write */
+	const char		*charset;	/* to name for encoded text */
+	int			 add_ct;	/* add "text/plain; charset=" */
 };
 
 /* A delimiter line of a multipart body. */
@@ -467,6 +472,7 @@ turn_mime_ctype_parse(struct turn_mime_ctype *ct, const unsigned char *t,
 			    sizeof(ct->boundary), t, s, e);
 			while (len > 0 && TURN_MIME_WSP(ct->boundary[len - 1]))
 				len--;		/* Python rstrips it */
+			ct->boundary[len] = '\0';
 			ct->blen = len;
 			for (s = 0; s < len; s++)
 				if ((unsigned char)ct->boundary[s] < 32 ||
@@ -777,11 +783,143 @@ turn_mime_multipart(struct turn_mime_ctx *c, const unsigned char *p,
 	return turn_mime_filler(c, p + d.end, len - d.end);
 }
 
-/* turn_mime_text_charset - the charset of 8-bit text that names none */
-static const char *
-turn_mime_text_charset(const unsigned char *p, size_t len)
+/* turn_mime_binary_ok - binary came over 8BITMIME only if it is lines */
+static int
+turn_mime_binary_ok(const unsigned char *p, size_t len)
 {
-	return turn_mime_utf8(p, len) ? "utf-8" : "unknown-8bit";
+	size_t pos = 0, end, next;
+
+	while (turn_mime_line(p, len, pos, &end, &next)) {
+		if (end - pos > TURN_MIME_LINE_MAX)
+			return 0;
+		pos = next;
+	}
+	return 1;
+}
+
+/* turn_mime_plan_leaf - what to do with the body of a leaf entity */
+static int
+turn_mime_plan_leaf(struct turn_mime_ctx *c, const struct turn_mime_ctype *ct,
+    enum turn_mime_cte cte, const struct buf *cte_text,
+    const unsigned char *body, size_t blen, struct turn_mime_plan *plan)
+{
+	int clean = turn_mime_clean(body, blen);
+	int text = strcmp(ct->type, "text") == 0;
+
+	switch (cte) {
+	case TURN_MIME_CTE_QP:
+		plan->how = clean ? TURN_MIME_HOW_COPY : TURN_MIME_HOW_QP_FIX;
+		return 0;
+	case TURN_MIME_CTE_BASE64:
+		plan->how = clean ? TURN_MIME_HOW_COPY :
+		    TURN_MIME_HOW_BASE64_FIX;
+		return 0;
+	case TURN_MIME_CTE_OTHER:
+		if (clean)
+			return 0;
+		return turn_mime_fail(c, "cannot downgrade"
+		    " Content-Transfer-Encoding %.*s",
+		    TURN_MIME_NAME_SHOWN < cte_text->len ?
+		    TURN_MIME_NAME_SHOWN : (int)cte_text->len,
+		    (const char *)cte_text->data);
+	case TURN_MIME_CTE_BINARY:
+		if (!clean && !turn_mime_binary_ok(body, blen))
+			return turn_mime_fail(c, "binary body part with a line"
+			    " longer than %d octets", TURN_MIME_LINE_MAX);
+		break;
+	default:
+		break;
+	}
+	if (clean)
+		return 0;
+	plan->how = text ? TURN_MIME_HOW_QP : TURN_MIME_HOW_BASE64;
+	plan->new_cte = text ? "quoted-printable" : "base64";
+	/* text that names no charset: say what the octets are */
+	if (text && (!ct->present || (ct->valid && ct->charset[0] == '\0'))) {
+		plan->charset = turn_mime_utf8(body, blen) ? "utf-8" :
+		    "unknown-8bit";
+		plan->add_ct = !ct->present;
+	}
+	return 0;
+}
+
+/* turn_mime_plan - what to do with the body of an entity */
+static int
+turn_mime_plan(struct turn_mime_ctx *c, const struct turn_mime_ctype *ct,
+    enum turn_mime_cte cte, const struct buf *cte_text,
+    const unsigned char *body, size_t blen, struct turn_mime_plan *plan)
+{
+	int multipart = strcmp(ct->type, "multipart") == 0;
+	int message = strcmp(ct->type, "message") == 0;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->how = TURN_MIME_HOW_COPY;
+	if (multipart && ct->blen > 0)
+		plan->how = TURN_MIME_HOW_MULTIPART;
+	else if (message && strcmp(ct->subtype, "rfc822") == 0 &&
+	    cte != TURN_MIME_CTE_QP && cte != TURN_MIME_CTE_BASE64)
+		plan->how = TURN_MIME_HOW_MESSAGE;
+	else if (multipart || (message &&
+	    (strcmp(ct->subtype, "partial") == 0 ||
+	    strcmp(ct->subtype, "external-body") == 0))) {
+		/* RFC 2046 5.2.2, 5.2.3: 7bit only; no encoding may help */
+		if (!turn_mime_clean(body, blen))
+			return turn_mime_fail(c, "8-bit octets in a %s/%s part",
+			    ct->type, ct->subtype);
+	} else if (turn_mime_plan_leaf(c, ct, cte, cte_text, body, blen,
+	    plan) == -1)
+		return -1;
+	if (plan->new_cte == NULL && (cte == TURN_MIME_CTE_8BIT ||
+	    cte == TURN_MIME_CTE_BINARY))
+		plan->new_cte = "7bit";	/* 7bit data, or parts made so */
+	return 0;
+}
+
+/* turn_mime_header_out - the header section, with the fields plan changes */
+static int
+turn_mime_header_out(struct turn_mime_ctx *c, const unsigned char *p,
+    const struct turn_mime_header *h, const struct turn_mime_ctype *ct,
+    const struct turn_mime_plan *plan, int add_mv)
+{
+	const struct turn_mime_field *f;
+	size_t i, mark;
+	int cte_seen = 0, ct_seen = 0;
+
+	for (i = 0; i < h->n; i++) {
+		f = &h->f[i];
+		if (plan->new_cte != NULL && turn_mime_ieq(p + f->start,
+		    f->namelen, "content-transfer-encoding")) {
+			/* the first one is replaced, any other dropped */
+			if (!cte_seen++)
+				buf_printf(c->out, "Content-Transfer-Encoding:"
+				    " %s\r\n", plan->new_cte);
+			continue;
+		}
+		mark = c->out->len;
+		if (turn_mime_hdr_field(c, p, f, ct) == -1)
+			return -1;
+		if (plan->charset != NULL && !plan->add_ct &&
+		    turn_mime_ieq(p + f->start, f->namelen, "content-type") &&
+		    !ct_seen++) {
+			/* a charset for the text we encode, on its own line */
+			while (c->out->len > mark + f->namelen + 1 &&
+			    c->out->data[c->out->len - 1] != '\0' &&
+			    strchr(" \t\r\n;", c->out->data[c->out->len - 1]))
+				c->out->len--;
+			buf_printf(c->out, ";\r\n\tcharset=%s\r\n",
+			    plan->charset);
+		}
+	}
+	if (add_mv)
+		buf_puts(c->out, "MIME-Version: 1.0\r\n");
+	if (plan->add_ct)
+		buf_printf(c->out, "Content-Type: text/plain; charset=%s\r\n",
+		    plan->charset);
+	if (plan->new_cte != NULL && !cte_seen)
+		buf_printf(c->out, "Content-Transfer-Encoding: %s\r\n",
+		    plan->new_cte);
+	buf_append(c->out, "\r\n", 2);
+	return 0;
 }
 
 /* turn_mime_entity - one entity: its header fields, then its body */
@@ -791,14 +929,13 @@ turn_mime_entity(struct turn_mime_ctx *c, const unsigned char *p, size_t len,
 {
 	struct turn_mime_header h;
 	struct turn_mime_ctype ct;
+	struct turn_mime_plan plan;
 	const struct turn_mime_field *ctf = NULL, *ctef = NULL, *mvf = NULL;
 	enum turn_mime_cte cte = TURN_MIME_CTE_NONE;
-	enum turn_mime_how how = TURN_MIME_HOW_COPY;
-	const char *new_cte = NULL, *cs = NULL;
 	const unsigned char *body;
 	struct buf tmp;
 	size_t blen, i;
-	int rc = -1, add_ct = 0, add_mv, text, clean;
+	int rc = -1;
 
 	if (depth > TURN_MIME_DEPTH_MAX)
 		return turn_mime_fail(c, "MIME parts nested deeper than %d",
@@ -807,15 +944,14 @@ turn_mime_entity(struct turn_mime_ctx *c, const unsigned char *p, size_t len,
 	buf_init(&tmp);
 	for (i = 0; i < h.n; i++) {
 		const unsigned char *name = p + h.f[i].start;
+		size_t n = h.f[i].namelen;
 
-		if (ctf == NULL && turn_mime_ieq(name, h.f[i].namelen,
-		    "content-type"))
+		if (ctf == NULL && turn_mime_ieq(name, n, "content-type"))
 			ctf = &h.f[i];
-		else if (ctef == NULL && turn_mime_ieq(name, h.f[i].namelen,
+		else if (ctef == NULL && turn_mime_ieq(name, n,
 		    "content-transfer-encoding"))
 			ctef = &h.f[i];
-		else if (mvf == NULL && turn_mime_ieq(name, h.f[i].namelen,
-		    "mime-version"))
+		else if (mvf == NULL && turn_mime_ieq(name, n, "mime-version"))
 			mvf = &h.f[i];
 	}
 	memset(&ct, 0, sizeof(ct));
@@ -831,6 +967,7 @@ turn_mime_entity(struct turn_mime_ctx *c, const unsigned char *p, size_t len,
 		(void)strlcpy(ct.subtype, digest_part && !ct.present ?
 		    "rfc822" : "plain", sizeof(ct.subtype));
 	}
+	buf_reset(&tmp);
 	if (ctef != NULL) {
 		turn_mime_unfold(p + ctef->value, ctef->end - ctef->value,
 		    &tmp);
@@ -838,102 +975,13 @@ turn_mime_entity(struct turn_mime_ctx *c, const unsigned char *p, size_t len,
 	}
 	body = p + h.body;
 	blen = len - h.body;
-	clean = turn_mime_clean(body, blen);
-	text = strcmp(ct.type, "text") == 0;
-
-	if (strcmp(ct.type, "multipart") == 0 && ct.blen > 0)
-		how = TURN_MIME_HOW_MULTIPART;
-	else if (strcmp(ct.type, "message") == 0 &&
-	    strcmp(ct.subtype, "rfc822") == 0 && cte != TURN_MIME_CTE_QP &&
-	    cte != TURN_MIME_CTE_BASE64)
-		how = TURN_MIME_HOW_MESSAGE;
-	else if (strcmp(ct.type, "multipart") == 0 ||
-	    (strcmp(ct.type, "message") == 0 &&
-	    (strcmp(ct.subtype, "partial") == 0 ||
-	    strcmp(ct.subtype, "external-body") == 0))) {
-		/* RFC 2046 5.2.2, 5.2.3: 7bit only; no encoding may help */
-		if (!clean) {
-			rc = turn_mime_fail(c, "8-bit octets in a %s/%s part",
-			    ct.type, ct.subtype);
-			goto done;
-		}
-	} else if (cte == TURN_MIME_CTE_QP)
-		how = clean ? TURN_MIME_HOW_COPY : TURN_MIME_HOW_QP_FIX;
-	else if (cte == TURN_MIME_CTE_BASE64)
-		how = clean ? TURN_MIME_HOW_COPY : TURN_MIME_HOW_BASE64_FIX;
-	else if (cte == TURN_MIME_CTE_OTHER && !clean) {
-		turn_mime_unfold(p + ctef->value, ctef->end - ctef->value,
-		    &tmp);
-		rc = turn_mime_fail(c, "cannot downgrade"
-		    " Content-Transfer-Encoding %.*s",
-		    TURN_MIME_NAME_SHOWN < tmp.len ? TURN_MIME_NAME_SHOWN :
-		    (int)tmp.len, (const char *)tmp.data);
+	if (turn_mime_plan(c, &ct, cte, &tmp, body, blen, &plan) == -1 ||
+	    turn_mime_header_out(c, p, &h, &ct, &plan, is_message &&
+	    mvf == NULL && (ctf != NULL || ctef != NULL ||
+	    plan.new_cte != NULL)) == -1)
 		goto done;
-	} else if (!clean) {
-		if (cte == TURN_MIME_CTE_BINARY) {
-			/* binary came over 8BITMIME only if it is lines */
-			size_t pos = 0, end, next;
-
-			while (turn_mime_line(body, blen, pos, &end, &next)) {
-				if (end - pos > TURN_MIME_LINE_MAX) {
-					rc = turn_mime_fail(c, "binary body"
-					    " part with a line longer than %d"
-					    " octets", TURN_MIME_LINE_MAX);
-					goto done;
-				}
-				pos = next;
-			}
-		}
-		how = text ? TURN_MIME_HOW_QP : TURN_MIME_HOW_BASE64;
-		new_cte = text ? "quoted-printable" : "base64";
-		if (text && (!ct.present || (ct.valid &&
-		    ct.charset[0] == '\0'))) {
-			cs = turn_mime_text_charset(body, blen);
-			add_ct = !ct.present;
-		}
-	}
-	if (new_cte == NULL && (cte == TURN_MIME_CTE_8BIT ||
-	    cte == TURN_MIME_CTE_BINARY))
-		new_cte = "7bit";	/* 7bit data, or parts made so */
-	add_mv = is_message && mvf == NULL && (ctf != NULL || ctef != NULL ||
-	    new_cte != NULL);
-
-	/* the header section */
-	for (i = 0; i < h.n; i++) {
-		const struct turn_mime_field *f = &h.f[i];
-
-		if (new_cte != NULL && turn_mime_ieq(p + f->start, f->namelen,
-		    "content-transfer-encoding")) {
-			if (f == ctef)
-				buf_printf(c->out, "Content-Transfer-Encoding:"
-				    " %s\r\n", new_cte);
-			continue;
-		}
-		if (turn_mime_hdr_field(c, p, f, &ct) == -1)
-			goto done;
-		if (f == ctf && cs != NULL) {
-			/* a charset for the text we encode, on its own line */
-			c->out->len -= 2;
-			while (c->out->len > 0 &&
-			    (TURN_MIME_WSP(c->out->data[c->out->len - 1]) ||
-			    c->out->data[c->out->len - 1] == ';'))
-				c->out->len--;
-			buf_printf(c->out, ";\r\n\tcharset=%s\r\n", cs);
-		}
-	}
-	if (add_mv)
-		buf_puts(c->out, "MIME-Version: 1.0\r\n");
-	if (add_ct)
-		buf_printf(c->out, "Content-Type: text/plain; charset=%s\r\n",
-		    cs);
-	if (new_cte != NULL && ctef == NULL)
-		buf_printf(c->out, "Content-Transfer-Encoding: %s\r\n",
-		    new_cte);
-	buf_append(c->out, "\r\n", 2);
-
-	/* the body */
 	rc = 0;
-	switch (how) {
+	switch (plan.how) {
 	case TURN_MIME_HOW_COPY:
 		turn_mime_copy(c->out, body, blen);
 		break;
@@ -953,6 +1001,7 @@ turn_mime_entity(struct turn_mime_ctx *c, const unsigned char *p, size_t len,
 		rc = turn_mime_multipart(c, body, blen, &ct, depth);
 		break;
 	case TURN_MIME_HOW_MESSAGE:
+		/* RFC 2046 5.2.1: the message itself is made 7-bit */
 		rc = turn_mime_entity(c, body, blen, 0, depth + 1, 1);
 		break;
 	}
