@@ -31,6 +31,7 @@
 
 . "$top_srcdir/tests/tap.sh"
 . "$top_srcdir/tests/integration/odmrd-lib.sh"
+. "$top_srcdir/tests/integration/postfix-lib.sh"
 
 require_cmd fetchmail fetchmail
 require_cmd smtp-sink postfix
@@ -47,7 +48,7 @@ export T SMTP_PORT ODMRCTL
 FMHOME=$T/fmhome
 mkdir -p "$FMHOME" && chmod 700 "$FMHOME"
 sink_pid=""
-odmrd_extra_cleanup='[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; [ -n "${PF:-}" ] && postfix -c "$PF" stop >/dev/null 2>&1'
+odmrd_extra_cleanup='[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; [ -n "${PF:-}" ] && postfix_stop "$PF"'
 # Postfix's daemons and smtp-sink (-u nobody) must reach their directories
 chmod 711 "$T"
 
@@ -321,64 +322,13 @@ fm queued example.net 1
 
 # ---- 2. plain ODMR to a private Postfix (hold) -----------------------------
 PF=$T/pf
-PQ=$T/pfq
-PD=$T/pfd
 PFPORT=$(free_port)
-mkdir -p "$PF" "$PQ" "$PD"
-chown postfix:postfix "$PD"
-cat >"$PF/main.cf" <<EOF
-# written by tests/integration/test-odmr-fetchmail.sh: the customer's MTA
-compatibility_level = 3.6
-config_directory = $PF
-queue_directory = $PQ
-data_directory = $PD
-myhostname = customer-mta.test
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-mydestination =
-local_recipient_maps =
-local_transport = error:local delivery disabled
-alias_maps =
-alias_database =
-relay_domains = example.org, example.net
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtpd_recipient_restrictions = check_recipient_access inline:{ example.org=HOLD, example.net=HOLD }
-maillog_file = $T/postfix.log
-maillog_file_prefixes = /var, /dev/stdout, /tmp
-EOF
-cat >"$PF/master.cf" <<EOF
-# written by tests/integration/test-odmr-fetchmail.sh
-127.0.0.1:$PFPORT inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-if postfix -c "$PF" check >"$T/pf.start" 2>&1 && postfix -c "$PF" start >>"$T/pf.start" 2>&1; then
+if postfix_setup "$PF" "$PFPORT" &&
+    postfix_conf "$PF" 'myhostname = customer-mta.test' \
+	'relay_domains = example.org, example.net' \
+	'smtpd_recipient_restrictions = check_recipient_access inline:{ example.org=HOLD, example.net=HOLD }' &&
+    postfix_start "$PF"; then
 	ok "private Postfix starts (config $PF, port $PFPORT)"
-	_i=0
-	until python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$PFPORT" 2>/dev/null; do
-		_i=$((_i + 1))
-		[ $_i -lt 100 ] || break
-		sleep 0.1
-	done
 	ids=""
 	queue_msg pf1 p1@example.org plain
 	queue_msg pf2 p2@example.org,p3@example.org dots
@@ -395,12 +345,12 @@ EOF
 	fm_ok postfix "ODMR to Postfix"
 	wait_free example.org
 	sleep 1	# cleanup files the last message into the hold queue
-	fm postfix "fetchmail+Postfix" "$PF" $pf_ids
+	fm postfix "fetchmail+Postfix" "$PF/conf" $pf_ids
 	check "Postfix logged a hold for each message" \
-	    sh -c "[ \$(grep -c 'hold: RCPT from' '$T/postfix.log') -eq 4 ]"
+	    sh -c "[ \$(grep -c 'hold: RCPT from' '$PF/maillog') -eq 4 ]"
 	fm empty example.org
 else
-	not_ok "private Postfix starts: $(tr '\n' '|' <"$T/pf.start")"
+	not_ok "private Postfix starts: $(tr '\n' '|' <"$PF/start.log")"
 fi
 
 # ---- 3. implicit TLS (odmrs_listen), two domains ----------------------------

@@ -23,6 +23,7 @@
 
 . "$top_srcdir/tests/tap.sh"
 . "$top_srcdir/tests/integration/odmrd-lib.sh"
+. "$top_srcdir/tests/integration/postfix-lib.sh"
 
 require_cmd postfix postfix
 require_cmd postconf postfix
@@ -57,80 +58,29 @@ if odmrd_start; then ok "odmrd starts"; else not_ok "odmrd starts"; tap_done; fi
 
 # ---- the private Postfix instance ----------------------------------------
 PF=$T/pf
-PQ=$T/pfq
-PD=$T/pfd
 PFPORT=$(free_port)
-PFLOG=$T/postfix.log
-mkdir -p "$PF" "$PQ" "$PD" "$T/msgs"
-chown postfix:postfix "$PD"
+PFLOG=$PF/maillog
+mkdir -p "$T/msgs"
 # Postfix's daemons run as the postfix user and must reach their queue
 chmod 711 "$T"
-cat >"$PF/main.cf" <<EOF
-# written by tests/integration/test-smtp-postfix.sh
-compatibility_level = 3.6
-config_directory = $PF
-queue_directory = $PQ
-data_directory = $PD
-myhostname = pf.odmr.test
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-mydestination =
-local_recipient_maps =
-local_transport = error:local delivery disabled
-alias_maps =
-alias_database =
-relay_domains = example.org
-transport_maps = inline:{ example.org=smtp:[127.0.0.1]:$SMTP_PORT }
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtp_tls_security_level = may
-smtp_tls_loglevel = 1
-# log the SMTP dialogue of Postfix's smtp client with odmrd, to see
-# the pipelined commands ("> host: MAIL ...", "> host: RCPT ..." before
-# the first "< host: 250")
-debug_peer_list = 127.0.0.1
-debug_peer_level = 1
-maillog_file = $PFLOG
-maillog_file_prefixes = /var, /dev/stdout, /tmp
-EOF
-cat >"$PF/master.cf" <<EOF
-# written by tests/integration/test-smtp-postfix.sh
-127.0.0.1:$PFPORT inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-odmrd_extra_cleanup='postfix -c "$PF" stop >/dev/null 2>&1'
-if postfix -c "$PF" check >"$T/pf.start" 2>&1 && postfix -c "$PF" start >>"$T/pf.start" 2>&1; then
+odmrd_extra_cleanup='postfix_stop "$PF"'
+# debug_peer_*: log the SMTP dialogue of Postfix's smtp client with
+# odmrd, to see the pipelined commands ("> host: MAIL ...", "> host:
+# RCPT ..." before the first "< host: 250")
+if postfix_setup "$PF" "$PFPORT" &&
+    postfix_conf "$PF" 'myhostname = pf.odmr.test' \
+	'relay_domains = example.org' \
+	"transport_maps = inline:{ example.org=smtp:[127.0.0.1]:$SMTP_PORT }" \
+	'smtp_tls_security_level = may' \
+	'smtp_tls_loglevel = 1' \
+	'debug_peer_list = 127.0.0.1' \
+	'debug_peer_level = 1' &&
+    postfix_start "$PF"; then
 	ok "private Postfix starts (config $PF, port $PFPORT)"
 else
-	not_ok "private Postfix starts: $(tr '\n' '|' <"$T/pf.start")"
+	not_ok "private Postfix starts: $(tr '\n' '|' <"$PF/start.log")"
 	tap_done
 fi
-_i=0
-until python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$PFPORT" 2>/dev/null; do
-	_i=$((_i + 1))
-	[ $_i -lt 100 ] || break
-	sleep 0.1
-done
 
 # ---- the 20 messages -----------------------------------------------------
 cat >"$T/pf.py" <<'PY'
@@ -321,17 +271,17 @@ check "Postfix accepted all 20 submissions ($sent)" [ "$sent" -eq 20 ]
 _t0=$(date +%s)
 empty=no
 while [ $(($(date +%s) - _t0)) -lt 60 ]; do
-	if postqueue -c "$PF" -p 2>/dev/null | grep -q 'Mail queue is empty'; then
+	if postqueue -c "$PF/conf" -p 2>/dev/null | grep -q 'Mail queue is empty'; then
 		empty=yes
 		break
 	fi
 	sleep 1
-	[ $(( ($(date +%s) - _t0) % 5 )) -eq 4 ] && postqueue -c "$PF" -f 2>/dev/null
+	[ $(( ($(date +%s) - _t0) % 5 )) -eq 4 ] && postqueue -c "$PF/conf" -f 2>/dev/null
 done
 if [ "$empty" = yes ]; then
 	ok "Postfix's queue is empty after $(($(date +%s) - _t0)) s"
 else
-	not_ok "Postfix's queue is not empty after 60 s: $(postqueue -c "$PF" -p 2>&1 | grep -E '^ *\(' | sort | uniq -c | head -n 5 | tr '\n' '|')"
+	not_ok "Postfix's queue is not empty after 60 s: $(postqueue -c "$PF/conf" -p 2>&1 | grep -E '^ *\(' | sort | uniq -c | head -n 5 | tr '\n' '|')"
 fi
 sleep 0.5	# postlogd writes asynchronously
 
@@ -388,7 +338,7 @@ fi
 store_check "odmrctl check is clean"
 
 # ---- shut down -----------------------------------------------------------
-postfix -c "$PF" stop >/dev/null 2>&1
+postfix_stop "$PF"
 odmrd_stop
 _rc=$?
 if [ "$_rc" -eq 0 ]; then ok "odmrd exits 0 on SIGTERM"; else not_ok "odmrd exits 0 on SIGTERM (exit $_rc): $(tail -n 5 "$T/odmrd.log" | tr '\n' '|')"; fi

@@ -25,6 +25,8 @@
 : "${top_srcdir:?set top_srcdir}" "${top_builddir:?set top_builddir}"
 # shellcheck source=tests/tap.sh
 . "$top_srcdir/tests/tap.sh"
+# shellcheck source=tests/integration/postfix-lib.sh
+. "$top_srcdir/tests/integration/postfix-lib.sh"
 
 TD=$top_builddir/tests/tools/turn-deliver
 TE=$top_builddir/tests/tools/turn-enqueue
@@ -44,10 +46,10 @@ done
 T=$(mktemp -d "${TMPDIR:-/tmp}/test-turn.XXXXXX") || exit 1
 chmod 755 "$T"
 pids=""
-pf_conf=""
+pf_dir=""
 cleanup() {
 	for _p in $pids; do kill "$_p" 2>/dev/null; done
-	[ -n "$pf_conf" ] && postfix -c "$pf_conf" stop >/dev/null 2>&1
+	[ -n "$pf_dir" ] && postfix_stop "$pf_dir"
 	if [ -n "${KEEP_T:-}" ]; then echo "# kept $T" >&2; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
@@ -517,55 +519,12 @@ else
 	sink pfsink
 	PF=$T/pf
 	pf_port=$(free_port)
-	mkdir -p "$PF/conf" "$PF/queue" "$PF/data"
-	chown postfix:postfix "$PF/data"
-	cat >"$PF/conf/main.cf" <<EOF
-compatibility_level = 3.6
-myhostname = customer.test
-config_directory = $PF/conf
-queue_directory = $PF/queue
-data_directory = $PF/data
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-mydestination =
-local_recipient_maps =
-local_transport = error:local delivery disabled
-alias_maps =
-alias_database =
-relay_domains = example.org
-transport_maps = inline:{ example.org=smtp:[127.0.0.1]:$SPORT }
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-maillog_file = $PF/maillog
-maillog_file_prefixes = /tmp, $T
-EOF
-	cat >"$PF/conf/master.cf" <<EOF
-127.0.0.1:$pf_port inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-	if postfix -c "$PF/conf" check >"$T/pf.err" 2>&1 &&
-	    postfix -c "$PF/conf" start >>"$T/pf.err" 2>&1; then
-		pf_conf=$PF/conf
-		wait_port "$pf_port"
+	pf_dir=$PF
+	if postfix_setup "$PF" "$pf_port" &&
+	    postfix_conf "$PF" 'myhostname = customer.test' \
+		'relay_domains = example.org' \
+		"transport_maps = inline:{ example.org=smtp:[127.0.0.1]:$SPORT }" &&
+	    postfix_start "$PF"; then
 		"$QW" -s "$S" -d example.org -n 10 -z 4096 -S 6 >/dev/null
 		"$QW" -s "$S" -d example.org -n 1 -z 2M -S 6 -i 50 >/dev/null
 		deliver "$pf_port"
@@ -595,7 +554,7 @@ for env, text in msgs:
     assert rest == qw_body(6, idx, size).replace(b"\r\n", b"\n"), idx
 '
 	else
-		not_ok "Postfix could not start"; show_tail "$T/pf.err"
+		not_ok "Postfix could not start"; show_tail "$PF/start.log"
 	fi
 fi
 
