@@ -114,43 +114,33 @@ require_cmd swaks swaks
 printf 'sekrit\n' | octl user add alice >/dev/null
 octl domain set example.org --owner demo,alice >/dev/null
 # (the user was added after start: odmrd reads sasldb at each AUTH)
-if swaks --server "127.0.0.1:$SMTP_PORT" --auth CRAM-MD5 --auth-user alice \
-    --auth-password sekrit --to u@example.org --from a@x.test \
-    >"$T/swaks.out" 2>&1 && grep -q "235 2.7.0" "$T/swaks.out"; then
-	ok "MX port: AUTH CRAM-MD5 with the right password gets 235"
-else
-	not_ok "MX port: AUTH CRAM-MD5 failed"; tail -n 8 "$T/swaks.out" | sed 's/^/#   /'
-fi
-if ! swaks --server "127.0.0.1:$SMTP_PORT" --auth CRAM-MD5 --auth-user alice \
-    --auth-password wrong --to u@example.org --from a@x.test \
-    >"$T/swaks.out" 2>&1 && grep -q "535 5.7.8" "$T/swaks.out"; then
-	ok "MX port: a wrong password gets 535 5.7.8"
-else
-	not_ok "MX port: a wrong password was not refused with 535"
-fi
-if ! swaks --server "127.0.0.1:$SMTP_PORT" --auth PLAIN --auth-user alice \
-    --auth-password sekrit --to u@example.org --from a@x.test \
-    >"$T/swaks.out" 2>&1 &&
-    grep -q "250-AUTH SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5$" "$T/swaks.out"; then
-	ok "MX port: PLAIN is not offered outside TLS (and 538 5.7.11 if asked: dialogue auth-on-mx)"
-else
-	not_ok "MX port: AUTH PLAIN outside TLS was not refused"
-	tail -n 12 "$T/swaks.out" | sed 's/^/#   /'
-fi
-if swaks --server "127.0.0.1:$SMTP_PORT" --tls --auth PLAIN --auth-user alice \
-    --auth-password sekrit --to u@example.org --from a@x.test \
-    >"$T/swaks.out" 2>&1 && grep -q "235 2.7.0" "$T/swaks.out"; then
-	ok "MX port: AUTH PLAIN inside TLS gets 235"
-else
-	not_ok "MX port: AUTH PLAIN inside TLS failed"; tail -n 8 "$T/swaks.out" | sed 's/^/#   /'
-fi
-if ! swaks --server "127.0.0.1:$SMTP_PORT" --auth CRAM-MD5 --auth-user alice \
-    --auth-password sekrit --to u@other.test --from a@x.test \
-    >"$T/swaks.out" 2>&1 && grep -q "550 5.7.1" "$T/swaks.out"; then
-	ok "MX port: an authenticated client still cannot relay (550 5.7.1)"
-else
-	not_ok "MX port: an authenticated client could relay"
-fi
+# swaks_case DESC OK|FAIL PATTERN ARGS... - swaks on the MX port must
+# succeed (OK) or fail (FAIL) and print PATTERN (grep -E)
+swaks_case() {
+	_d=$1 _want=$2 _pat=$3; shift 3
+	swaks --server "127.0.0.1:$SMTP_PORT" --from a@x.test "$@" \
+	    >"$T/swaks.out" 2>&1
+	_rc=$?
+	if { [ "$_want" = OK ] && [ $_rc -eq 0 ]; } ||
+	    { [ "$_want" = FAIL ] && [ $_rc -ne 0 ]; }; then
+		if grep -Eq -e "$_pat" "$T/swaks.out"; then ok "$_d"; return; fi
+	fi
+	not_ok "$_d (swaks exit $_rc, want $_want and /$_pat/)"
+	tail -n 8 "$T/swaks.out" | sed 's/^/#   /'
+}
+swaks_case "MX port: AUTH CRAM-MD5 with the right password gets 235" OK \
+    "235 2.7.0" --auth CRAM-MD5 --auth-user alice --auth-password sekrit \
+    --to u@example.org
+swaks_case "MX port: a wrong password gets 535 5.7.8" FAIL "535 5.7.8" \
+    --auth CRAM-MD5 --auth-user alice --auth-password wrong --to u@example.org
+swaks_case "MX port: PLAIN is not offered outside TLS (and 538 5.7.11 if asked: dialogue auth-on-mx)" \
+    FAIL "250-AUTH SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5$" --auth PLAIN \
+    --auth-user alice --auth-password sekrit --to u@example.org
+swaks_case "MX port: AUTH PLAIN inside TLS gets 235" OK "235 2.7.0" --tls \
+    --auth PLAIN --auth-user alice --auth-password sekrit --to u@example.org
+swaks_case "MX port: an authenticated client still cannot relay (550 5.7.1)" \
+    FAIL "550 5.7.1" --auth CRAM-MD5 --auth-user alice \
+    --auth-password sekrit --to u@other.test
 
 # ---- quotas ------------------------------------------------------------------
 expect_codes "max-messages: two fit, the third recipient gets 452 4.2.2" \
