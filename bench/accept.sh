@@ -145,40 +145,9 @@ if has odmrd; then
 	done
 fi
 
-# device DIR - the filesystem device DIR lives on
-device() {
-	df -P "$1" | awk 'NR == 2 { print $1 }'
-}
-
-# fstype DIR - the filesystem type of DIR
-fstype() {
-	stat -f -c %T "$1"
-}
-
-# pick_parent - a directory on the source tree's disk that is not tmpfs
-pick_parent() {
-	_want=$(device "$srcdir")
-	for _d in "${TMPDIR:-/tmp}" /var/tmp "$builddir"; do
-		[ -d "$_d" ] && [ -w "$_d" ] || continue
-		[ "$(fstype "$_d")" = tmpfs ] && continue
-		[ "$(device "$_d")" = "$_want" ] || continue
-		(cd "$_d" && pwd)
-		return 0
-	done
-	return 1
-}
-
-if [ -z "$parent" ]; then
-	if ! parent=$(pick_parent); then
-		echo "accept.sh: no writable directory on $(device "$srcdir") outside tmpfs: use --dir" >&2
-		exit 2
-	fi
-fi
-if [ "$(fstype "$parent")" = tmpfs ]; then
-	echo "accept.sh: $parent is tmpfs: fsync there measures nothing; use --dir" >&2
-	exit 2
-fi
-W=$(mktemp -d "$parent/odmr-accept-bench.XXXXXX") || exit 3
+. "$srcdir/bench/lib.sh"
+W=$(bench_workdir odmr-accept-bench) || exit $?
+parent=$(dirname "$W")
 chmod 755 "$W"
 mkdir -p "$W/res"
 

@@ -2,4 +2,4 @@
 noinst_PROGRAMS += bench/store-bench
 bench_store_bench_SOURCES = bench/store-bench.c
 bench_store_bench_LDADD = $(QUEUE_LIBS)
-EXTRA_DIST += bench/store.sh bench/accept.sh bench/idle-conns.py
+EXTRA_DIST += bench/store.sh bench/accept.sh bench/idle-conns.py bench/lib.sh
