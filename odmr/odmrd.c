@@ -7,14 +7,17 @@
  *	The start-up order matters and is the same every time:
  *	1. read odmrd.conf (odmr_conf(3)); -t stops here, after also
  *	   loading the TLS files and looking up the user;
- *	2. bind every smtp_listen address, which may need root;
+ *	2. bind every smtp_listen, odmr_listen and odmrs_listen address,
+ *	   which may need root;
  *	3. load the TLS certificate and key;
  *	4. drop privileges to user (setgroups, setgid, setuid), and check
  *	   that root cannot be regained;
  *	5. detach from the terminal unless -d;
  *	6. open the store in state_dir/queue, running recovery if the last
- *	   run died; start the commit and lookup threads;
- *	7. accept connections, and log event=ready.
+ *	   run died; set up libsasl2 over state_dir/sasldb2 and check its
+ *	   mechanisms; start the commit, lookup and auth threads, the
+ *	   domain snapshot (smtp_domains(3)) and the queue id batches;
+ *	7. accept connections on every listener, and log event=ready.
  *
  *	SIGHUP re-reads the configuration and the TLS files. A file with an
  *	error changes nothing. Keys that need sockets, privileges or the
