@@ -756,6 +756,37 @@ odmr_sasl_lock(char **error_r)
 	return fd;
 }
 
+/*
+ * odmr_sasl_read_lock - a shared hold on the writers' lock, so that an
+ * authentication never reads sasldb2 while odmrctl rewrites it (sasldb
+ * has no locking of its own); the fd to give to odmr_sasl_read_unlock(),
+ * or -1 when there is no lock file yet (no writer has ever run). Each
+ * call opens the file anew: flock() belongs to the open file, so two
+ * threads sharing one descriptor would release each other's hold.
+ */
+int
+odmr_sasl_read_lock(void)
+{
+	int fd;
+
+	if ((fd = open(odmr_sasl_lockpath, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	while (flock(fd, LOCK_SH) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
+/* odmr_sasl_read_unlock - release odmr_sasl_read_lock()'s hold */
+void
+odmr_sasl_read_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);	/* releases the flock */
+}
+
 /* odmr_sasl_begin - lock, admin connection, index: ready to change */
 static enum odmr_sasl_status
 odmr_sasl_begin(const char *name, int *lockfd, sasl_conn_t **conn,

@@ -20,6 +20,9 @@
  *			never interleave their index and sasldb updates
  *			(sasldb itself has no locking).
  *
+ *	odmrd holds users.lock shared (odmr_sasl_read_lock()) around each
+ *	SASL step, so it never reads sasldb2 halfway through a write.
+ *
  *	Writers keep one rule: a name enters the index before its secret
  *	enters sasldb, and leaves it after its secret has gone. A crash in
  *	between leaves an index entry without a secret, which "user list"
@@ -116,6 +119,8 @@ int	odmr_sasl_conn_new(const char *service, const char *server_fqdn,
 	    const char *iplocalport, const char *ipremoteport,
 	    struct sasl_conn **connp, char **error_r);
 
+int	odmr_sasl_read_lock(void);
+void	odmr_sasl_read_unlock(int fd);
 int	odmr_sasl_exists(const char *name, char **error_r);
 enum odmr_sasl_status odmr_sasl_setpass(const char *name, const char *pass,
 	    size_t len, unsigned flags, char **error_r);

@@ -176,7 +176,10 @@ smtp_auth_run(void *arg)
 	struct smtp_session *s = arg;
 	struct smtp_auth *a = s->auth;
 	const void *u = NULL;
+	int lock;
 
+	/* odmrctl user may be rewriting sasldb2: wait for it */
+	lock = odmr_sasl_read_lock();
 	if (a->first)
 		a->rc = sasl_server_start(a->conn, a->mech,
 		    a->has_in ? a->in : NULL, a->inlen, &a->out, &a->outlen);
@@ -189,6 +192,7 @@ smtp_auth_run(void *arg)
 	if (a->rc != SASL_OK && a->rc != SASL_CONTINUE)
 		(void)strlcpy(a->error, sasl_errstring(a->rc, NULL, NULL),
 		    sizeof(a->error));
+	odmr_sasl_read_unlock(lock);
 }
 
 /* smtp_auth_delay_done - the failure delay is over: answer */
