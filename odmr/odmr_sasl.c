@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sasl/sasl.h>
@@ -760,22 +761,31 @@ odmr_sasl_lock(char **error_r)
  * odmr_sasl_read_lock - a shared hold on the writers' lock, so that an
  * authentication never reads sasldb2 while odmrctl rewrites it (sasldb
  * has no locking of its own); the fd to give to odmr_sasl_read_unlock(),
- * or -1 when there is no lock file yet (no writer has ever run). Each
- * call opens the file anew: flock() belongs to the open file, so two
- * threads sharing one descriptor would release each other's hold.
+ * or -1 when there is no lock file yet (no writer has ever run) or a
+ * writer held it for ODMR_SASL_LOCK_WAIT_MS (a stuck odmrctl must not
+ * stop every login: the step then goes ahead unlocked). Each call opens
+ * the file anew: flock() belongs to the open file, so two threads
+ * sharing one descriptor would release each other's hold. It may sleep:
+ * call it from a worker thread, never from the event loop.
  */
 int
 odmr_sasl_read_lock(void)
 {
+	struct timespec nap = { 0, 10 * 1000 * 1000 };
+	unsigned waited = 0;
 	int fd;
 
 	if ((fd = open(odmr_sasl_lockpath, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
-	while (flock(fd, LOCK_SH) < 0)
-		if (errno != EINTR) {
+	while (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) ||
+		    waited >= ODMR_SASL_LOCK_WAIT_MS) {
 			close(fd);
 			return -1;
 		}
+		(void)nanosleep(&nap, NULL);
+		waited += 10;
+	}
 	return fd;
 }
 

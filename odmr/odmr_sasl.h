@@ -78,6 +78,7 @@
 #define ODMR_SASL_LOCK_FILE	"users.lock"
 #define ODMR_SASL_USER_MAX	64	/* octets in an account name */
 #define ODMR_SASL_PASS_MAX	1024	/* octets in a password */
+#define ODMR_SASL_LOCK_WAIT_MS	5000	/* odmr_sasl_read_lock() at most */
 
 enum odmr_sasl_status {
 	ODMR_SASL_OK = 0,
