@@ -316,84 +316,42 @@ odmrd_stop() {
 
 pf_port=$(free_port)
 pf_sinkport=$(free_port)
-PF=$W/pf/etc
+# the private instance comes from the tests' postfix-lib.sh, which
+# needs tap.sh's require_cmd: the bench's own says what is missing
+require_cmd() {
+	command -v "$1" > /dev/null 2>&1 && return 0
+	echo "accept.sh: $1 is missing: install the Debian package $2" >&2
+	exit 3
+}
+. "$srcdir/tests/integration/postfix-lib.sh"
+PF=$W/pf/conf
 PQ=$W/pf/queue
-PD=$W/pf/data
 
 # pf_setup - the private Postfix instance of BENCHMARKS.md, hold variant
 pf_setup() {
-	mkdir -p "$PF" "$PQ" "$PD"
-	chown postfix:postfix "$PD"
-	cat > "$PF/main.cf" <<EOF
-compatibility_level = 3.6
-config_directory = $PF
-queue_directory = $PQ
-data_directory = $PD
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-mydestination =
-local_recipient_maps =
-local_transport = error:local delivery disabled
-alias_maps =
-alias_database =
-relay_domains = example.net
-fast_flush_domains = example.net
-transport_maps = inline:{ example.net=smtp:[127.0.0.1]:$pf_sinkport }
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-maillog_file = $W/pf/maillog
-maillog_file_prefixes = /var, /dev/stdout, /tmp, $W
-# keep deferred mail until ETRN
-queue_run_delay = 3600s
-minimal_backoff_time = 3600s
-maximal_backoff_time = 4000s
-# accept and hold
-smtpd_recipient_restrictions = check_recipient_access inline:{ example.net=HOLD }
-EOF
+	mkdir -p "$W/pf"
+	if ! postfix_setup "$W/pf" "$pf_port" || ! postfix_conf "$W/pf" \
+	    "relay_domains = example.net" "fast_flush_domains = example.net" \
+	    "transport_maps = inline:{ example.net=smtp:[127.0.0.1]:$pf_sinkport }" \
+	    "queue_run_delay = 3600s" "minimal_backoff_time = 3600s" \
+	    "maximal_backoff_time = 4000s" \
+	    "smtpd_recipient_restrictions = check_recipient_access inline:{ example.net=HOLD }"; then
+		echo "accept.sh: postfix setup failed: $(tail -5 "$W/pf/start.log")" >&2
+		exit 3
+	fi
 	# A host name without a dot makes Postfix refuse to start.
 	case $(postconf -c "$PF" -h myhostname 2> /dev/null) in
 	*.*) ;;
-	*) echo "myhostname = bench.postfix.test" >> "$PF/main.cf" ;;
+	*) postfix_conf "$W/pf" "myhostname = bench.postfix.test" ;;
 	esac
-	cat > "$PF/master.cf" <<EOF
-127.0.0.1:$pf_port inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-	if ! postfix -c "$PF" check > "$W/pf/check.log" 2>&1; then
-		echo "accept.sh: postfix check failed: $(tail -5 "$W/pf/check.log")" >&2
-		exit 3
-	fi
 }
 
 pf_start() {
-	if ! postfix -c "$PF" start > "$W/pf/start.log" 2>&1; then
+	if ! postfix_start "$W/pf"; then
 		echo "accept.sh: postfix start failed: $(tail -5 "$W/pf/start.log")" >&2
 		exit 3
 	fi
 	pf_running=1
-	if ! wait_listen "$pf_port" ""; then
-		echo "accept.sh: Postfix does not listen on $pf_port: $(tail -5 "$W/pf/maillog")" >&2
-		exit 3
-	fi
 }
 
 # pf_count - the messages in the hold queue
