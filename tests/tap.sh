@@ -49,6 +49,16 @@ require_cmd() {
 	fi
 }
 
+# require_built PROGRAM... - fail loudly when a program of ours is not built
+require_built() {
+	for _p in "$@"; do
+		if [ ! -x "$_p" ]; then
+			not_ok "$_p is not built (run make first)"
+			tap_done
+		fi
+	done
+}
+
 # tap_done - print the plan and exit with the right status
 tap_done() {
 	echo "1..$tap_n"

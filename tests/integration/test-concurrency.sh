@@ -25,12 +25,7 @@ SECONDS_RUN=${CONC_SECONDS:-15}
 
 require_cmd python3 python3
 require_cmd shuf coreutils
-for _p in "$QW" "$CTL"; do
-	if [ ! -x "$_p" ]; then
-		not_ok "$_p is not built (run make first)"
-		tap_done
-	fi
-done
+require_built "$QW" "$CTL"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test-concurrency.XXXXXX") || exit 1
 state=$tmp/state

@@ -32,12 +32,7 @@ require_cmd python3 python3
 require_cmd timeout coreutils
 require_cmd od coreutils
 require_cmd cmp diffutils
-for _p in "$QW" "$CTL"; do
-	if [ ! -x "$_p" ]; then
-		not_ok "$_p is not built (run make first)"
-		tap_done
-	fi
-done
+require_built "$QW" "$CTL"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test-crash.XXXXXX") || exit 1
 state=$tmp/state
