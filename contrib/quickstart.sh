@@ -25,7 +25,8 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 
 # Debian packages the build needs, and the ones the tests drive.
 BUILD_PKGS="gcc make autoconf automake pkg-config libdb5.3-dev libssl-dev
-	libsasl2-dev libsasl2-modules libsasl2-modules-db libevent-dev libidn2-dev"
+	libsasl2-dev libsasl2-modules libsasl2-modules-db libevent-dev libidn2-dev
+	libc-ares-dev"
 TEST_PKGS="libcmocka-dev python3 procps openssl util-linux swaks postfix
 	clang libclang-rt-14-dev"
 

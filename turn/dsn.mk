@@ -1,0 +1,1 @@
+# turn/dsn.mk - (filled in by the dsn work)

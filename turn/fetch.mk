@@ -1,0 +1,1 @@
+# turn/fetch.mk - (filled in by the fetch work)

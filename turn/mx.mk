@@ -1,0 +1,1 @@
+# turn/mx.mk - (filled in by the mx work)
