@@ -82,6 +82,8 @@ const char *const turn_state_names[TURN_STATE_COUNT] = {
 	[TURN_STATE_GREETING] = "greeting",
 	[TURN_STATE_EHLO] = "ehlo",
 	[TURN_STATE_HELO] = "helo",
+	[TURN_STATE_STARTTLS] = "starttls",
+	[TURN_STATE_TLS] = "tls",
 	[TURN_STATE_LIST] = "list",
 	[TURN_STATE_LOAD] = "load",
 	[TURN_STATE_MAIL] = "mail",
@@ -101,6 +103,8 @@ const char *const turn_state_descriptions[TURN_STATE_COUNT] = {
 	[TURN_STATE_GREETING] = "waiting for the 220 greeting",
 	[TURN_STATE_EHLO] = "sending EHLO",
 	[TURN_STATE_HELO] = "sending HELO",
+	[TURN_STATE_STARTTLS] = "sending STARTTLS",
+	[TURN_STATE_TLS] = "in the TLS handshake",
 	[TURN_STATE_LIST] = "listing the queued messages",
 	[TURN_STATE_LOAD] = "reading the next message from the queue",
 	[TURN_STATE_MAIL] = "sending MAIL FROM",
@@ -121,6 +125,8 @@ const unsigned turn_session_timeout_default[TURN_STATE_COUNT] = {
 	[TURN_STATE_GREETING] = 5 * TURN_MIN,
 	[TURN_STATE_EHLO] = 5 * TURN_MIN,
 	[TURN_STATE_HELO] = 5 * TURN_MIN,
+	[TURN_STATE_STARTTLS] = 5 * TURN_MIN,
+	[TURN_STATE_TLS] = 5 * TURN_MIN,
 	[TURN_STATE_LIST] = 0,
 	[TURN_STATE_LOAD] = 0,
 	[TURN_STATE_MAIL] = 5 * TURN_MIN,
@@ -139,7 +145,9 @@ const unsigned turn_session_timeout_default[TURN_STATE_COUNT] = {
 /* the states that wait for a reply from the customer */
 static const int turn_state_reads[TURN_STATE_COUNT] = {
 	[TURN_STATE_GREETING] = 1, [TURN_STATE_EHLO] = 1,
-	[TURN_STATE_HELO] = 1, [TURN_STATE_MAIL] = 1, [TURN_STATE_RCPT] = 1,
+	[TURN_STATE_HELO] = 1, [TURN_STATE_STARTTLS] = 1,
+	[TURN_STATE_TLS] = 1,	/* the handshake reads; replies wait */
+	[TURN_STATE_MAIL] = 1, [TURN_STATE_RCPT] = 1,
 	[TURN_STATE_DATA] = 1, [TURN_STATE_DOT] = 1, [TURN_STATE_BDAT] = 1,
 	[TURN_STATE_LAST] = 1,
 	[TURN_STATE_RSET] = 1, [TURN_STATE_QUIT] = 1,
@@ -155,6 +163,9 @@ struct turn_session {
 	unsigned	 timeout_ms[TURN_STATE_COUNT];
 	void		(*done)(void *, const struct turn_result *);
 	void		*arg;
+	enum tls_mode	 tls_policy;
+	struct tls_ctx	*tls_ctx;
+	char		*tls_name;	/* SNI and the verified name, or NULL */
 
 	struct io	*io;
 	char		 relay[IO_ADDR_MAX + 16];
@@ -670,6 +681,7 @@ turn_session_free(struct turn_session *s)
 	free(s->qids);
 	free(s->seen);
 	free(s->helo);
+	free(s->tls_name);
 	free(s);
 }
 
@@ -949,6 +961,7 @@ turn_reply_greeting(struct turn_session *s)
 		turn_session_fail(s, "greeted with");
 		return;
 	}
+	s->result.greeted = 1;
 	if (turn_session_cmd(s, "EHLO %s", s->helo) == 0)
 		turn_enter_state(s, TURN_STATE_EHLO);
 }
@@ -973,6 +986,91 @@ turn_session_ready(struct turn_session *s, int esmtp)
 		turn_session_next(s);
 }
 
+/* turn_session_want_tls - the policy asks for TLS and STARTTLS is offered */
+static int
+turn_session_want_tls(const struct turn_session *s)
+{
+	return s->tls_policy != TLS_MODE_NONE && s->tls_ctx != NULL &&
+	    !s->result.tls && (s->ext.flags & TURN_PROTO_EXT_STARTTLS) != 0;
+}
+
+/* turn_session_tls_ok - plaintext may go on; else fail the session */
+static int
+turn_session_tls_ok(struct turn_session *s)
+{
+	if (s->result.tls || s->tls_policy == TLS_MODE_NONE ||
+	    s->tls_policy == TLS_MODE_MAY)
+		return 1;
+	/* encrypt, verify: never fall back to plaintext */
+	s->result.tls_failed = 1;
+	turn_session_error(s, "TLS is required (tls=%s) but %s does not"
+	    " offer STARTTLS", tls_mode_names[s->tls_policy], s->relay);
+	log_info("session=%s event=turn-tls-required relay=%s policy=%s",
+	    s->id, s->relay, tls_mode_names[s->tls_policy]);
+	turn_session_quit(s);
+	return 0;
+}
+
+/* turn_session_starttls - ask for TLS (RFC 3207) */
+static void
+turn_session_starttls(struct turn_session *s)
+{
+	if (turn_session_cmd(s, "STARTTLS") == 0)
+		turn_enter_state(s, TURN_STATE_STARTTLS);
+}
+
+/* turn_reply_starttls - 220: handshake; else plaintext or give up */
+static void
+turn_reply_starttls(struct turn_session *s)
+{
+	size_t junk;
+
+	if (s->reply.code != 220) {
+		log_info("session=%s event=turn-starttls-refused relay=%s"
+		    " reply=\"%s\"", s->id, s->relay, s->reply.text);
+		if (s->tls_policy != TLS_MODE_MAY) {
+			s->result.tls_failed = 1;
+			turn_session_fail(s, "refused STARTTLS");
+			return;
+		}
+		turn_session_ready(s, 1);
+		return;
+	}
+	/* RFC 3207 4.2: nothing sent before the handshake counts */
+	if ((junk = io_discard_input(s->io)) > 0)
+		log_info("session=%s event=turn-starttls-injection relay=%s"
+		    " discarded=%zu", s->id, s->relay, junk);
+	if (io_starttls_client(s->io, s->tls_ctx, s->tls_name) == -1) {
+		s->result.tls_failed = 1;
+		turn_session_lost(s, "cannot start TLS: %s", io_error(s->io));
+		return;
+	}
+	turn_enter_state(s, TURN_STATE_TLS);
+}
+
+/* turn_session_tls_ready - the handshake is done: EHLO again inside */
+static void
+turn_session_tls_ready(struct turn_session *s)
+{
+	struct io_tls_info ti;
+
+	if (s->state != TURN_STATE_TLS)
+		return;
+	s->result.tls = 1;
+	if (io_tls_info(s->io, &ti) == 0)
+		log_info("session=%s event=turn-tls relay=%s version=%s"
+		    " cipher=%s bits=%d verified=%s name=%s%s%s", s->id,
+		    s->relay, ti.version, ti.cipher, ti.bits,
+		    ti.peer_verified ? "yes" : "no",
+		    s->tls_name != NULL ? s->tls_name : "-",
+		    ti.peer_verified ? "" : " verify_error=",
+		    ti.peer_verified ? "" : ti.verify_error);
+	/* RFC 3207 4.2: forget what was learnt before TLS */
+	memset(&s->ext, 0, sizeof(s->ext));
+	if (turn_session_cmd(s, "EHLO %s", s->helo) == 0)
+		turn_enter_state(s, TURN_STATE_EHLO);
+}
+
 /* turn_reply_ehlo - 250 with keywords; 5xx: try HELO (RFC 5321 3.2) */
 static void
 turn_reply_ehlo(struct turn_session *s)
@@ -980,7 +1078,10 @@ turn_reply_ehlo(struct turn_session *s)
 	unsigned c = turn_proto_reply_class(&s->reply);
 
 	if (c == 2) {
-		turn_session_ready(s, 1);
+		if (turn_session_want_tls(s))
+			turn_session_starttls(s);
+		else if (turn_session_tls_ok(s))
+			turn_session_ready(s, 1);
 		return;
 	}
 	memset(&s->ext, 0, sizeof(s->ext));
@@ -1000,7 +1101,8 @@ turn_reply_helo(struct turn_session *s)
 		turn_session_fail(s, "refused HELO");
 		return;
 	}
-	turn_session_ready(s, 0);
+	if (turn_session_tls_ok(s))
+		turn_session_ready(s, 0);
 }
 
 /* turn_reply_mail - the sender accepted, or every recipient has it */
@@ -1167,6 +1269,7 @@ static const turn_reply_fn turn_session_replies[TURN_STATE_COUNT] = {
 	[TURN_STATE_GREETING] = turn_reply_greeting,
 	[TURN_STATE_EHLO] = turn_reply_ehlo,
 	[TURN_STATE_HELO] = turn_reply_helo,
+	[TURN_STATE_STARTTLS] = turn_reply_starttls,
 	[TURN_STATE_MAIL] = turn_reply_mail,
 	[TURN_STATE_RCPT] = turn_reply_rcpt,
 	[TURN_STATE_DATA] = turn_reply_data,
@@ -1201,7 +1304,8 @@ turn_session_input(struct turn_session *s)
 	int toolong;
 	char *line;
 
-	while (!s->ending && s->io != NULL && turn_state_reads[s->state]) {
+	while (!s->ending && s->io != NULL && turn_state_reads[s->state] &&
+	    s->state != TURN_STATE_TLS) {
 		line = io_getline(s->io, TURN_PROTO_LINE_MAX, &len, &toolong);
 		if (line == NULL)
 			return;
@@ -1266,6 +1370,8 @@ turn_session_io(struct io *io, enum io_event ev, void *arg)
 	case IO_TIMEOUT:
 		if (s->timeout_ms[s->state] == 0)
 			break;	/* a store state: nothing is awaited */
+		if (s->state == TURN_STATE_TLS)
+			s->result.tls_failed = 1;
 		if (s->timeout_ms[s->state] % 1000 == 0)
 			turn_session_lost(s, "timeout (%u s) while %s",
 			    s->timeout_ms[s->state] / 1000, what);
@@ -1274,11 +1380,20 @@ turn_session_io(struct io *io, enum io_event ev, void *arg)
 			    s->timeout_ms[s->state], what);
 		break;
 	case IO_ERROR:
+		if (s->state == TURN_STATE_TLS) {
+			s->result.tls_failed = 1;
+			turn_session_lost(s, "TLS handshake with %s failed: %s",
+			    s->tls_name != NULL ? s->tls_name : s->relay,
+			    io_error(io));
+			break;
+		}
 		turn_session_lost(s, "connection error while %s: %s", what,
 		    io_error(io));
 		break;
-	case IO_CONNECTED:
 	case IO_TLSREADY:
+		turn_session_tls_ready(s);
+		break;
+	case IO_CONNECTED:
 		break;
 	}
 }
@@ -1328,6 +1443,10 @@ turn_session_start(struct io *io, const struct turn_params *p,
 		    turn_session_timeout_default[i];
 	s->done = p->done;
 	s->arg = p->arg;
+	s->tls_policy = p->tls_policy;
+	s->tls_ctx = p->tls_ctx;
+	if (p->tls_name != NULL && p->tls_name[0] != '\0')
+		s->tls_name = xstrdup(p->tls_name);
 	s->io = io;
 	(void)snprintf(s->relay, sizeof(s->relay), "[%s]:%u",
 	    io_peer_addr(io), io_peer_port(io));

@@ -40,6 +40,15 @@
  *	queued (its accepted recipients are recorded as deferred), done
  *	follows with io_gone set, and *sp is set to NULL.
  *
+ *	With p->tls_policy other than TLS_MODE_NONE the engine sends
+ *	STARTTLS when the EHLO reply offers it, discards anything the
+ *	customer sent before the handshake, and sends EHLO again inside
+ *	TLS (RFC 3207 section 4.2). Under TLS_MODE_MAY a customer without
+ *	STARTTLS (or refusing it with a reply) gets the mail in plaintext;
+ *	under TLS_MODE_ENCRYPT and TLS_MODE_VERIFY nothing is sent without
+ *	TLS: the session QUITs (or, when the handshake failed, closes) with
+ *	result->error saying why, and result->tls_failed set.
+ *
  *	p->timeout_ms[state] is how long each state may wait for the
  *	customer; 0 takes turn_session_timeout_default[state] (RFC 5321
  *	section 4.5.3.2: greeting 5 min, MAIL 5 min, RCPT 5 min, DATA 2
@@ -67,6 +76,7 @@
 
 #include "io.h"
 #include "queue.h"
+#include "tls.h"
 #include "work.h"
 
 #define TURN_SESSION_ID_MAX	64
@@ -76,6 +86,8 @@ enum turn_state {
 	TURN_STATE_GREETING = 0,	/* waiting for the 220 */
 	TURN_STATE_EHLO,
 	TURN_STATE_HELO,
+	TURN_STATE_STARTTLS,		/* waiting for the 220 to STARTTLS */
+	TURN_STATE_TLS,			/* the TLS handshake */
 	TURN_STATE_LIST,		/* store: which messages are queued */
 	TURN_STATE_LOAD,		/* store: read the next message */
 	TURN_STATE_MAIL,
@@ -109,6 +121,10 @@ struct turn_result {
 						   not give: still queued */
 	int		 completed;	/* every message handled, QUIT sent */
 	int		 io_gone;	/* the engine freed the io */
+	int		 greeted;	/* the customer's 220 came */
+	int		 tls;		/* the session ran inside TLS */
+	int		 tls_failed;	/* STARTTLS was refused or its
+					   handshake failed */
 	char		 error[TURN_SESSION_ERROR_MAX];	/* why it stopped, "" */
 };
 
@@ -120,6 +136,13 @@ struct turn_params {
 	char *const	*domains;	/* customer domains, already claimed */
 	size_t		 ndomains;
 	unsigned	 timeout_ms[TURN_STATE_COUNT];	/* 0: the default */
+	/* STARTTLS (RFC 3207) for ETRN; ATRN leaves tls_policy at
+	 * TLS_MODE_NONE. tls_ctx is a client context made for the policy
+	 * (tls_client_new()); tls_name is the host name sent as SNI and,
+	 * with TLS_MODE_VERIFY, checked against the certificate */
+	enum tls_mode	 tls_policy;
+	struct tls_ctx	*tls_ctx;
+	const char	*tls_name;
 	void		(*done)(void *arg, const struct turn_result *);
 	void		*arg;
 };
