@@ -16,9 +16,11 @@ odmr_odmrctl_SOURCES = \
 	odmr/odmrctl_queue.c \
 	odmr/odmrctl_msg.c \
 	odmr/odmrctl_stats.c \
+	odmr/odmrctl_flush.c \
 	odmr/odmrctl_out.c
 # odmr_sasl.c (libodmr.a) needs $(SASL_LIBS) in every program that uses it
-odmr_odmrctl_LDADD = odmr/libodmr.a $(QUEUE_LIBS) $(SASL_LIBS)
+odmr_odmrctl_LDADD = odmr/libodmr.a $(TURN_LIBS) $(SASL_LIBS) \
+	$(PTHREAD_LIBS)
 
 sbin_PROGRAMS += odmr/odmrd
 odmr_odmrd_SOURCES = \
@@ -29,7 +31,9 @@ odmr_odmrd_SOURCES = \
 	odmr/smtp_domains.c odmr/smtp_domains.h \
 	odmr/smtp_data.c \
 	odmr/smtp_auth.c \
-	odmr/smtp_atrn.c
+	odmr/smtp_atrn.c \
+	odmr/smtp_etrn.c \
+	odmr/odmr_flush.c odmr/odmr_flush.h
 odmr_odmrd_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS)
 odmr_odmrd_LDADD = odmr/libodmr.a $(TURN_LIBS) $(SASL_LIBS) $(PTHREAD_LIBS)
 

@@ -25,6 +25,7 @@
 #define ODMR_CONF_COMMAND_LINE_MAX	65536		/* max_command_line */
 #define ODMR_CONF_TEXT_LINE_MAX		(1024 * 1024)	/* max_text_line */
 #define ODMR_CONF_COMMIT_THREADS_MAX	64		/* commit_threads */
+#define ODMR_CONF_DELIVERIES_MAX	1000		/* max_deliveries */
 
 struct odmr_conf {
 	char		*path;		/* file read, or NULL for defaults */
@@ -51,6 +52,10 @@ struct odmr_conf {
 	uint64_t	 queue_lifetime;	/* seconds */
 	uint64_t	 delay_warning;		/* seconds, 0 = off */
 	char		*bounce_relay;		/* "" = MX lookup */
+	char		*tls_ca_file;		/* "" = the system store */
+	uint64_t	 max_deliveries;	/* outbound sessions at once */
+	uint64_t	 connect_timeout;	/* seconds */
+	char		*dns_servers;		/* "" = /etc/resolv.conf */
 	char		*user;			/* "" = no change */
 	enum log_level	 log_level;
 };

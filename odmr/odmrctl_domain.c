@@ -27,6 +27,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,19 @@ odmrctl_domain_literal(const char *s, size_t len)
 	    inet_pton(AF_INET6, addr, bin) == 1;
 }
 
+/* odmrctl_domain_label - a one-label host name (RFC 1123 2.1) */
+static int
+odmrctl_domain_label(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n > 63 || h[0] == '-' || h[n - 1] == '-' ||
+	    strspn(h, "0123456789") == n)
+		return 0;
+	return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789-") == n;
+}
+
 /* odmrctl_domain_hop - check one HOST[:PORT] and append its key form */
 static int
 odmrctl_domain_hop(struct odmrctl *ctl, const char *hop, size_t len,
@@ -260,10 +274,24 @@ odmrctl_domain_hop(struct odmrctl *ctl, const char *hop, size_t len,
 			    "'%.*s': name too long", (int)len, hop);
 		memcpy(host, hop, hlen);
 		host[hlen] = '\0';
-		if (dname_normalize(host, key, &why) < 0)
+		if (inet_pton(AF_INET, host, key) == 1) {
+			/* a bare IPv4 address: kept as a literal */
+			buf_printf(out, "[%s]", host);
+			if (pnum != 0)
+				buf_printf(out, ":%llu",
+				    (unsigned long long)pnum);
+			return 0;
+		}
+		if (odmrctl_domain_label(host)) {
+			/* "localhost", "mailgw": a host of the local net */
+			for (char *c = host; *c != '\0'; c++)
+				*c = (char)tolower((unsigned char)*c);
+			buf_puts(out, host);
+		} else if (dname_normalize(host, key, &why) < 0)
 			return odmrctl_usage_err(ctl, "bad host '%s' in "
 			    "--route: %s", host, why);
-		buf_puts(out, key);
+		else
+			buf_puts(out, key);
 	}
 	if (pnum != 0)
 		buf_printf(out, ":%llu", (unsigned long long)pnum);

@@ -66,6 +66,7 @@
 
 #include "odmr_conf.h"
 #include "odmr_sasl.h"
+#include "odmr_flush.h"
 #include "odmrd.h"
 #include "queue.h"
 #include "smtp_domains.h"
@@ -170,6 +171,46 @@ odmrd_tls_load(const struct odmr_conf *c, struct tls_ctx **ctxp,
 	return 0;
 }
 
+/* odmrd_tls_client_load - the outbound contexts: may/encrypt, verify */
+static int
+odmrd_tls_client_load(const struct odmr_conf *c, struct tls_ctx **clientp,
+    struct tls_ctx **verifyp, char **error_r)
+{
+	*clientp = *verifyp = NULL;
+	if ((*clientp = tls_client_new(TLS_MODE_MAY, c->tls_ca_file,
+	    error_r)) == NULL)
+		return -1;
+	if ((*verifyp = tls_client_new(TLS_MODE_VERIFY, c->tls_ca_file,
+	    error_r)) == NULL) {
+		tls_ctx_free(clientp);
+		return -1;
+	}
+	return 0;
+}
+
+/* odmrd_tls_client_swap - SIGHUP's client contexts, once no flush runs */
+static void
+odmrd_tls_client_swap(struct odmrd *d)
+{
+	if (d->tls_client_next == NULL || odmr_flush_count(d->flush) > 0)
+		return;
+	tls_ctx_free(&d->tls_client);
+	tls_ctx_free(&d->tls_verify);
+	d->tls_client = d->tls_client_next;
+	d->tls_verify = d->tls_verify_next;
+	d->tls_client_next = d->tls_verify_next = NULL;
+	log_info("event=tls-client-reloaded ca=%s", d->conf->tls_ca_file[0] ?
+	    d->conf->tls_ca_file : "system");
+}
+
+/* odmrd_flush_idle - the last running flush ended */
+void
+odmrd_flush_idle(struct odmrd *d)
+{
+	odmrd_tls_client_swap(d);
+	odmrd_server_idle(d);
+}
+
 /* odmrd_privdrop - become user (after binding), or stay who we are */
 static void
 odmrd_privdrop(const char *user)
@@ -206,16 +247,19 @@ odmrd_privdrop(const char *user)
 static int
 odmrd_check(const struct odmr_conf *c)
 {
-	struct tls_ctx *tls;
+	struct tls_ctx *tls, *client, *verify;
 	char *err = NULL;
 
-	if (odmrd_tls_load(c, &tls, &err) == -1) {
+	if (odmrd_tls_load(c, &tls, &err) == -1 ||
+	    odmrd_tls_client_load(c, &client, &verify, &err) == -1) {
 		fprintf(stderr, "odmrd: %s: %s\n", c->path ? c->path :
 		    "defaults", err);
 		free(err);
 		return 1;
 	}
 	tls_ctx_free(&tls);
+	tls_ctx_free(&client);
+	tls_ctx_free(&verify);
 	if (c->user[0] != '\0' && getpwnam(c->user) == NULL) {
 		fprintf(stderr, "odmrd: %s: user %s: no such user\n",
 		    c->path ? c->path : "defaults", c->user);
@@ -262,7 +306,7 @@ odmrd_reload(int signo, void *arg)
 	struct odmrd_main *m = arg;
 	struct odmrd *d = &m->d;
 	struct odmr_conf *nc = NULL, *oc = d->conf;
-	struct tls_ctx *tls = NULL;
+	struct tls_ctx *tls = NULL, *client = NULL, *verify = NULL;
 	char *err = NULL;
 
 	(void)signo;
@@ -275,10 +319,12 @@ odmrd_reload(int signo, void *arg)
 		free(err);
 		return;
 	}
-	if (odmrd_tls_load(nc, &tls, &err) == -1) {
+	if (odmrd_tls_load(nc, &tls, &err) == -1 ||
+	    odmrd_tls_client_load(nc, &client, &verify, &err) == -1) {
 		log_warnx("event=reload-failed reason=\"%s\" note=\"the old"
 		    " configuration stays in force\"", err);
 		free(err);
+		tls_ctx_free(&tls);
 		odmr_conf_free(&nc);
 		return;
 	}
@@ -296,6 +342,11 @@ odmrd_reload(int signo, void *arg)
 	odmr_conf_free(&oc);
 	tls_ctx_free(&d->tls);
 	d->tls = tls;
+	tls_ctx_free(&d->tls_client_next);
+	tls_ctx_free(&d->tls_verify_next);
+	d->tls_client_next = client;
+	d->tls_verify_next = verify;
+	odmrd_tls_client_swap(d);
 	log_set_level(m->verbose ? LOG_LEVEL_DEBUG : nc->log_level);
 	log_info("event=reloaded tls=%s", d->tls != NULL ? "yes" : "no");
 }
@@ -332,6 +383,8 @@ odmrd_terminate(int signo, void *arg)
 	    (unsigned)(m->d.conf->shutdown_timeout * 1000));
 	for (size_t i = 0; i < m->d.nservers; i++)
 		smtp_server_shutdown(m->d.servers[i]);
+	odmr_flush_shutdown(m->d.flush);
+	odmrd_server_idle(&m->d);
 }
 
 /* odmrd_sessions - sessions of every listener, store jobs included */
@@ -353,6 +406,7 @@ odmrd_abort(struct odmrd *d)
 
 	for (i = 0; i < d->nservers; i++)
 		smtp_server_abort(d->servers[i]);
+	odmr_flush_abort(d->flush);
 }
 
 /* odmrd_server_idle - a listener's last session ended during a shutdown */
@@ -360,7 +414,7 @@ void
 odmrd_server_idle(struct odmrd *d)
 {
 	if (d->draining && odmrd_sessions(d) == 0 && !d->ids_refilling &&
-	    !smtp_domains_busy(d->domains))
+	    !smtp_domains_busy(d->domains) && odmr_flush_count(d->flush) == 0)
 		loop_break();
 }
 
@@ -487,6 +541,9 @@ main(int argc, char *argv[])
 		fatalx("odmrs_listen: %s", err);
 	if (odmrd_tls_load(d->conf, &d->tls, &err) == -1)
 		fatalx("%s", err);
+	if (odmrd_tls_client_load(d->conf, &d->tls_client, &d->tls_verify,
+	    &err) == -1)
+		fatalx("%s", err);
 	if (odmrs_l != NULL && d->tls == NULL)
 		fatalx("odmrs_listen is implicit TLS: it needs tls_cert_file"
 		    " and tls_key_file");
@@ -509,6 +566,8 @@ main(int argc, char *argv[])
 	    (unsigned)d->conf->commit_threads);
 	d->lookup_pool = work_pool_new("lookup", ODMRD_LOOKUP_THREADS);
 	d->auth_pool = work_pool_new("auth", ODMRD_AUTH_THREADS);
+	d->deliver_pool = work_pool_new("deliver", ODMRD_DELIVER_THREADS);
+	d->flush = odmr_flush_new(d);
 	d->domains = smtp_domains_new(d);
 	odmrd_ids_refill(d);	/* the first batch */
 	odmrd_server_add(d, smtp_l, SMTP_MODE_MX, 0, "smtp");
@@ -543,9 +602,15 @@ main(int argc, char *argv[])
 	work_pool_free(&d->commit_pool);
 	work_pool_free(&d->lookup_pool);
 	work_pool_free(&d->auth_pool);
+	work_pool_free(&d->deliver_pool);
+	odmr_flush_free(&d->flush);
 	odmr_sasl_done();
 	queue_close(&d->queue);
 	tls_ctx_free(&d->tls);
+	tls_ctx_free(&d->tls_client);
+	tls_ctx_free(&d->tls_verify);
+	tls_ctx_free(&d->tls_client_next);
+	tls_ctx_free(&d->tls_verify_next);
 	loop_free();
 	log_info("event=stopped");
 	odmr_conf_free(&d->conf);

@@ -33,6 +33,7 @@
 #define ODMRD_SPOOL_SUBDIR	"spool"	/* below state_dir */
 #define ODMRD_LOOKUP_THREADS	2
 #define ODMRD_AUTH_THREADS	2	/* SCRAM stretching is CPU work */
+#define ODMRD_DELIVER_THREADS	4	/* flushes: store reads, DNS waits */
 #define ODMRD_SERVERS_MAX	3	/* smtp, odmr, odmrs */
 #define ODMRD_IDS_BATCH		512	/* queue ids reserved at a time */
 
@@ -40,11 +41,21 @@ struct queue;
 struct tls_ctx;
 struct work_pool;
 struct smtp_server;
+struct odmr_flush;
 
 struct odmrd {
 	struct odmr_conf	*conf;
 	struct queue		*queue;
 	struct tls_ctx		*tls;		/* NULL: no STARTTLS */
+	/* outbound (ETRN): client contexts for --tls may/encrypt and
+	 * for verify (tls_ca_file); replaced on SIGHUP only while no
+	 * flush runs, since a flush keeps a pointer to them */
+	struct tls_ctx		*tls_client;
+	struct tls_ctx		*tls_verify;
+	struct tls_ctx		*tls_client_next;	/* SIGHUP's, waiting */
+	struct tls_ctx		*tls_verify_next;
+	struct odmr_flush	*flush;		/* ETRN's deliveries */
+	struct work_pool	*deliver_pool;	/* their store and DNS work */
 	struct work_pool	*commit_pool;
 	struct work_pool	*lookup_pool;
 	struct work_pool	*auth_pool;
@@ -66,5 +77,6 @@ struct odmrd {
 void	odmrd_session_id(struct odmrd *, char *out, size_t outsz);
 int	odmrd_id_take(struct odmrd *, uint64_t *qid);
 void	odmrd_server_idle(struct odmrd *);
+void	odmrd_flush_idle(struct odmrd *);
 
 #endif

@@ -76,6 +76,7 @@ const char *const smtp_state_names[SMTP_STATE_COUNT] = {
 	[SMTP_STATE_TLS] = "tls",
 	[SMTP_STATE_AUTH] = "auth",
 	[SMTP_STATE_ATRN] = "atrn",
+	[SMTP_STATE_ETRN] = "etrn",
 	[SMTP_STATE_TURN] = "turn",
 	[SMTP_STATE_QUIT] = "quit",
 };
@@ -298,8 +299,8 @@ smtp_cmd_ehlo(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
 	if (s->mode == SMTP_MODE_ODMR) {
 		/* RFC 2645 section 5; fetchmail wants no line under 4 octets */
 		smtp_auth_mechs(s, mechs, sizeof(mechs));
-		(void)io_printf(s->io, "250-AUTH %s\r\n250-ATRN\r\n",
-		    mechs);
+		(void)io_printf(s->io, "250-AUTH %s\r\n250-ATRN\r\n"
+		    "250-ETRN\r\n", mechs);
 		if (s->d->tls != NULL && !s->tls)
 			(void)io_printf(s->io, "250-STARTTLS\r\n");
 		(void)io_printf(s->io, "250 HELP\r\n");
@@ -309,7 +310,7 @@ smtp_cmd_ehlo(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
 	    (unsigned long long)c->max_message_size);
 	(void)io_printf(s->io, "250-PIPELINING\r\n250-8BITMIME\r\n"
 	    "250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n"
-	    "250-CHUNKING\r\n250-BINARYMIME\r\n");
+	    "250-CHUNKING\r\n250-BINARYMIME\r\n250-ETRN\r\n");
 	if (s->d->tls != NULL && !s->tls)
 		(void)io_printf(s->io, "250-STARTTLS\r\n");
 	smtp_auth_mechs(s, mechs, sizeof(mechs));
@@ -464,19 +465,11 @@ smtp_cmd_atrn(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
 	smtp_atrn_cmd(s, cmd->arg, cmd->arglen);
 }
 
-/* smtp_cmd_refused - verbs this port does not offer */
+/* smtp_cmd_etrn - ETRN: see smtp_etrn.c */
 static void
-smtp_cmd_refused(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
+smtp_cmd_etrn(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
 {
-	const char *verb = smtp_parse_verb_name(cmd->verb);
-
-	if (cmd->verb == SMTP_PARSE_VERB_ATRN ||
-	    cmd->verb == SMTP_PARSE_VERB_AUTH)
-		smtp_reject(s, verb, 502, "5.5.1 Error: %s is offered only on"
-		    " the ODMR port (RFC 2645)", verb);
-	else
-		smtp_reject(s, verb, 502, "5.5.1 Error: %s is not implemented",
-		    verb);
+	smtp_etrn_cmd(s, cmd->arg, cmd->arglen);
 }
 
 static const struct smtp_cmd smtp_cmds[SMTP_PARSE_VERB_COUNT] = {
@@ -510,7 +503,7 @@ static const struct smtp_cmd smtp_cmds[SMTP_PARSE_VERB_COUNT] = {
 	[SMTP_PARSE_VERB_AUTH] = { SMTP_PARSE_VERB_AUTH, smtp_check_none,
 	    smtp_cmd_auth },
 	[SMTP_PARSE_VERB_ETRN] = { SMTP_PARSE_VERB_ETRN, smtp_check_none,
-	    smtp_cmd_refused },
+	    smtp_cmd_etrn },
 	[SMTP_PARSE_VERB_ATRN] = { SMTP_PARSE_VERB_ATRN, smtp_check_none,
 	    smtp_cmd_atrn },
 };
@@ -526,7 +519,6 @@ smtp_odmr_refused(enum smtp_parse_verb v)
 	case SMTP_PARSE_VERB_BDAT:
 	case SMTP_PARSE_VERB_VRFY:
 	case SMTP_PARSE_VERB_EXPN:
-	case SMTP_PARSE_VERB_ETRN:
 		return 1;
 	default:
 		return 0;
@@ -599,6 +591,7 @@ smtp_session_input(struct smtp_session *s)
 		case SMTP_STATE_COMMIT:
 		case SMTP_STATE_TLS:
 		case SMTP_STATE_ATRN:
+		case SMTP_STATE_ETRN:
 		case SMTP_STATE_TURN:
 		case SMTP_STATE_QUIT:
 			return;
@@ -842,6 +835,7 @@ smtp_session_free(struct smtp_session *s)
 	smtp_spool_free(&s->spool);
 	smtp_auth_free(&s->auth);
 	smtp_atrn_free(&s->atrn);
+	smtp_etrn_free(&s->etrn);
 	free(s->helo);
 	free(s);
 }

@@ -15,7 +15,9 @@
  *	- smtp_txn.c: MAIL and RCPT, with relay control and the store
  *	  lookups on the lookup pool;
  *	- smtp_data.c: DATA and BDAT, the message text, and the commit on
- *	  the commit pool.
+ *	  the commit pool;
+ *	- smtp_auth.c, smtp_atrn.c, smtp_etrn.c: AUTH, ATRN (RFC 2645)
+ *	  and ETRN (RFC 1985).
  *	smtp_session_shutdown() asks a session to end at its next idle
  *	point (SIGTERM), smtp_session_abort() ends it now.
  */
@@ -48,6 +50,7 @@ enum smtp_state {
 	SMTP_STATE_TLS,			/* TLS handshake */
 	SMTP_STATE_AUTH,		/* reading SASL responses */
 	SMTP_STATE_ATRN,		/* ATRN checks and claims running */
+	SMTP_STATE_ETRN,		/* ETRN checks running */
 	SMTP_STATE_TURN,		/* reversed: turn/ is the client */
 	SMTP_STATE_QUIT,		/* final reply queued, closing */
 };
@@ -66,6 +69,7 @@ enum smtp_mode {
 
 struct smtp_auth;
 struct smtp_atrn;
+struct smtp_etrn;
 
 /* One accepted recipient of the transaction in progress. */
 struct smtp_rcpt {
@@ -140,6 +144,7 @@ struct smtp_session {
 	struct smtp_auth *auth;
 	char		 auth_user[ODMR_SASL_USER_MAX + 1];
 	struct smtp_atrn *atrn;
+	struct smtp_etrn *etrn;
 	/* the RCPT being looked up */
 	struct smtp_parse_path lookup_path;
 	struct smtp_parse_rcpt_params lookup_params;
@@ -183,6 +188,10 @@ void	smtp_atrn_cmd(struct smtp_session *, const char *arg, size_t len);
 void	smtp_atrn_free(struct smtp_atrn **);
 void	smtp_atrn_abort(struct smtp_session *);
 void	smtp_atrn_stop(struct smtp_session *);
+
+/* smtp_etrn.c */
+void	smtp_etrn_cmd(struct smtp_session *, const char *arg, size_t len);
+void	smtp_etrn_free(struct smtp_etrn **);
 
 /* smtp_data.c */
 void	smtp_data_start(struct smtp_session *);

@@ -42,9 +42,11 @@ TESTS += \
 	tests/integration/test-crash.sh \
 	tests/integration/test-concurrency.sh \
 	tests/integration/test-enospc.sh \
-	tests/integration/test-style.sh
+	tests/integration/test-style.sh \
+	tests/integration/test-etrn.sh
 EXTRA_DIST += tests/tap.sh tests/integration tests/stress \
-	tests/tools/smtp-dialogue.py tests/tools/smtp-acker.py
+	tests/tools/smtp-dialogue.py tests/tools/smtp-acker.py \
+	tests/tools/etrn-client.py
 
 # Fuzz targets: built as libFuzzer binaries with --enable-fuzzer, and
 # always built as corpus replayers so make check runs every corpus.

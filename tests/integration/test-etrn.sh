@@ -1,0 +1,394 @@
+#!/bin/sh
+# NAME
+#	test-etrn.sh - ETRN (RFC 1985) and outbound delivery, end to end
+# SYNOPSIS
+#	top_srcdir=SRC top_builddir=BUILD sh tests/integration/test-etrn.sh
+# DESCRIPTION
+#	A real odmrd with a real store; mail is queued with swaks, ETRN is
+#	sent by tests/tools/etrn-client.py (swaks has no ETRN) and by
+#	fetchmail --protocol ETRN; the customer sites are Postfix's
+#	smtp-sink (volume), a private Postfix 3.7 instance (which puts the
+#	mail on hold, so that postqueue shows what arrived), a second
+#	private Postfix with STARTTLS and a certificate from a test CA, and
+#	tests/tools/turn-customer.py for a customer that hangs up.
+#
+#	Cases: EHLO announces ETRN; 251 on an empty queue; 253 with the
+#	right count and every message delivered byte for byte; "@domain"
+#	covers the customer domains below; "#name" naming a domain, and
+#	not; 459 for --etrn off, for unknown nodes and for non-owners
+#	(anonymous and authenticated as someone else); --etrn owner after
+#	AUTH on the MX port, and on the ODMR port; 530 on the ODMR port
+#	before AUTH; 501 and 503; --route client delivers to the address
+#	that sent ETRN (127.0.0.2, port 25); a repeated ETRN during a flush
+#	starts no second flush; the Postfix site holds every message;
+#	--tls verify against the test CA succeeds, and a host name the
+#	certificate does not carry defers with the reason in odmrctl queue;
+#	--tls encrypt with a site that offers no STARTTLS defers, never
+#	plaintext; an unreachable route leaves every message queued with
+#	its error; a site that hangs up mid-DATA loses nothing and gets the
+#	message on the next flush; odmrctl flush does what ETRN does; and
+#	no sanitizer report in odmrd's log.
+#	KEEP_T=1 keeps the work directory.
+
+. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/integration/odmrd-lib.sh"
+. "$top_srcdir/tests/integration/postfix-lib.sh"
+
+require_cmd swaks swaks
+require_cmd smtp-sink postfix
+require_cmd postqueue postfix
+require_cmd fetchmail fetchmail
+require_cmd timeout coreutils
+require_built tests/tools/turn-enqueue
+if [ "$(id -u)" -ne 0 ]; then
+	not_ok "test-etrn.sh needs root: the site of --route client listens on port 25, and Postfix instances run"
+	tap_done
+fi
+
+odmrd_setup
+chmod 711 "$T"
+ETC="$top_srcdir/tests/tools/etrn-client.py"
+SINK_PORT=$(free_port)
+DEAD_PORT=$(free_port)
+odmrd_conf connect_timeout 3s
+sink_pid=""; sink2_pid=""; cust_pid=""; PF=""; PT=""
+odmrd_extra_cleanup='for p in $sink_pid $sink2_pid $cust_pid; do kill $p 2>/dev/null; done; [ -n "$PF" ] && postfix_stop "$PF"; [ -n "$PT" ] && postfix_stop "$PT"'
+
+# the test CA and a certificate for "localhost" that it signs
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=ODMR Test CA" \
+    -keyout "$T/ca.key" -out "$T/ca.pem" >/dev/null 2>&1 &&
+openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$T/site.key" -out "$T/site.csr" >/dev/null 2>&1 &&
+printf 'subjectAltName=DNS:localhost\n' >"$T/site.ext" &&
+openssl x509 -req -in "$T/site.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" \
+    -CAcreateserial -days 2 -extfile "$T/site.ext" -out "$T/site.pem" \
+    >/dev/null 2>&1 || { not_ok "openssl could not make the test CA"; tap_done; }
+chmod 644 "$T/site.key"
+odmrd_conf tls_ca_file "$T/ca.pem"
+
+printf 'alicepw\n' | octl user add alice >/dev/null
+printf 'bobpw\n' | octl user add bob >/dev/null
+
+# sink_start DIR - smtp-sink on 127.0.0.1:$SINK_PORT dumping into DIR
+sink_start() {
+	mkdir -p "$1" && chmod 777 "$1"
+	smtp-sink -u nobody -d "$1/%M." "127.0.0.1:$SINK_PORT" 50 \
+	    >"$T/sink.log" 2>&1 &
+	sink_pid=$!
+	python3 - "$SINK_PORT" <<'EOF'
+import socket, sys, time
+for _ in range(100):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit(1)
+EOF
+}
+
+# send DOMAIN N - queue N messages for DOMAIN with swaks
+send() {
+	_i=1
+	while [ $_i -le "$2" ]; do
+		swaks -s 127.0.0.1 -p "$SMTP_PORT" -f "sender@remote.test" \
+		    -t "user$_i@$1" --header "Subject: $1 $_i" \
+		    --body "message $_i for $1" --silent 2 ||
+		    diag "swaks could not queue message $_i for $1"
+		_i=$((_i + 1))
+	done
+}
+
+# queued DOMAIN - messages odmrctl shows queued for DOMAIN
+queued() {
+	octl --json queue "$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["messages"]))'
+}
+
+# wait_empty DOMAIN SECONDS - until DOMAIN's queue is empty and free
+wait_empty() {
+	_end=$(($(date +%s) + $2))
+	while [ "$(date +%s)" -le $_end ]; do
+		if [ "$(queued "$1")" = 0 ] &&
+		    ! octl domain show "$1" | grep -q "^flush: *running"; then
+			return 0
+		fi
+		sleep 0.2
+	done
+	return 1
+}
+
+# wait_log PATTERN SECONDS - until odmrd's log has PATTERN
+wait_log() {
+	_end=$(($(date +%s) + $2))
+	while [ "$(date +%s)" -le $_end ]; do
+		grep -q "$1" "$(odmrd_log)" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# etrn ARGS... - the final reply of each command, one per line
+etrn() {
+	python3 "$ETC" "$@" 2>&1
+}
+
+odmrd_start || { not_ok "odmrd starts"; tap_done; }
+
+octl domain add example.org --owner alice --etrn any \
+    --route "127.0.0.1:$SINK_PORT" --tls may >/dev/null
+octl domain add sub.example.org --owner alice --etrn any \
+    --route "127.0.0.1:$SINK_PORT" --tls none >/dev/null
+octl domain add off.test --owner alice --etrn off \
+    --route "127.0.0.1:$SINK_PORT" >/dev/null
+octl domain add owned.test --owner alice --etrn owner \
+    --route "127.0.0.1:$SINK_PORT" --tls none >/dev/null
+octl domain add client.test --owner alice --etrn owner --route client \
+    --tls none >/dev/null
+octl domain add dead.test --owner alice --etrn any \
+    --route "127.0.0.1:$DEAD_PORT" --tls none >/dev/null
+
+# ---- 1. announcement and syntax -------------------------------------------
+out=$(swaks -s 127.0.0.1 -p "$SMTP_PORT" --quit-after EHLO 2>&1)
+check "swaks: EHLO on the MX port announces ETRN" \
+    sh -c "printf '%s\n' \"\$1\" | grep -q '^<- *250[- ]ETRN\$'" _ "$out"
+out=$(etrn --no-ehlo 127.0.0.1 "$SMTP_PORT" "ETRN example.org")
+check "ETRN before EHLO gets 503 ($out)" sh -c "echo '$out' | grep -q '^503 '"
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN" "ETRN bad..name" "ETRN two words")
+check "ETRN without a node, with a bad name, with two gets 501 each" \
+    sh -c "[ \$(echo '$out' | grep -c '^501 ') -eq 3 ]"
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "MAIL FROM:<a@remote.test>" "ETRN example.org")
+check "ETRN inside a mail transaction gets 503 ($(echo "$out" | tail -1))" \
+    sh -c "echo '$out' | tail -1 | grep -q '^503 '"
+
+# ---- 2. reply cases --------------------------------------------------------
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN example.org")
+check "251 on an empty queue ($out)" \
+    sh -c "echo '$out' | grep -q '^251 OK, no messages waiting for node example.org'"
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN off.test")
+check "459 for --etrn off ($out)" \
+    sh -c "echo '$out' | grep -q '^459 4.7.1 Node off.test not allowed: ETRN is turned off'"
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN unknown.test")
+check "459 for a node that is no customer domain ($out)" \
+    sh -c "echo '$out' | grep -q '^459 .*not a customer domain'"
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN #somequeue")
+check "459 for #name that names no domain ($out)" \
+    sh -c "echo '$out' | grep -q '^459 .*no queue of that name'"
+send owned.test 2
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN owned.test")
+check "459 for --etrn owner without AUTH ($out)" \
+    sh -c "echo '$out' | grep -q '^459 .*needs AUTH as one of its owners'"
+out=$(etrn --user bob --password bobpw 127.0.0.1 "$SMTP_PORT" "ETRN owned.test")
+check "459 for --etrn owner with AUTH as a non-owner ($out)" \
+    sh -c "echo '$out' | grep -q '^459 .*needs AUTH as one of its owners'"
+check "the refused ETRNs left owned.test's mail queued" \
+    test "$(queued owned.test)" = 2
+
+sink_start "$T/sink1"
+send example.org 5
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN example.org")
+check "253 with the right count ($out)" \
+    sh -c "echo '$out' | grep -q '^253 OK, 5 pending messages for node example.org started'"
+check "example.org is delivered and its queue empty" wait_empty example.org 20
+check "smtp-sink received the 5 messages" \
+    sh -c "[ \$(ls '$T/sink1' | wc -l) -eq 5 ]"
+check "each delivered message carries its body" \
+    sh -c "for i in 1 2 3 4 5; do grep -l \"message \$i for example.org\" '$T/sink1'/* >/dev/null || exit 1; done"
+check "odmrd logged one flush-end with delivered=5" \
+    grep -q 'event=flush-end domain=example.org status=done .*delivered=5' "$(odmrd_log)"
+
+out=$(etrn --user alice --password alicepw 127.0.0.1 "$SMTP_PORT" "ETRN owned.test")
+check "--etrn owner after AUTH on the MX port: 253 2 ($out)" \
+    sh -c "echo '$out' | grep -q '^253 OK, 2 pending messages for node owned.test'"
+check "owned.test is delivered" wait_empty owned.test 20
+
+send example.org 2
+send sub.example.org 3
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN @example.org")
+check "@example.org covers sub.example.org: 253 5 ($out)" \
+    sh -c "echo '$out' | grep -q '^253 OK, 5 pending messages for node @example.org'"
+check "example.org delivered after @" wait_empty example.org 20
+check "sub.example.org delivered after @" wait_empty sub.example.org 20
+
+send example.org 1
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN #example.org")
+check "#name naming a customer domain works like the domain ($out)" \
+    sh -c "echo '$out' | grep -q '^253 OK, 1 pending messages'"
+check "example.org delivered after #" wait_empty example.org 20
+
+# ---- 3. the ODMR port: ETRN after AUTH only --------------------------------
+send owned.test 1
+out=$(etrn 127.0.0.1 "$ODMR_PORT" "ETRN owned.test")
+check "ODMR port: ETRN before AUTH gets 530 ($out)" \
+    sh -c "echo '$out' | grep -q '^530 '"
+out=$(etrn --user alice --password alicepw 127.0.0.1 "$ODMR_PORT" "ETRN owned.test")
+check "ODMR port: ETRN after AUTH as the owner: 253 ($out)" \
+    sh -c "echo '$out' | grep -q '^253 OK, 1 pending'"
+check "owned.test delivered via the ODMR port's ETRN" wait_empty owned.test 20
+
+# ---- 4. a repeated ETRN during a flush starts no second flush ---------------
+kill "$sink_pid"; wait "$sink_pid" 2>/dev/null
+python3 "$top_srcdir/tests/tools/turn-customer.py" --port-file "$T/cust.port" \
+    --dump "$T/slow" --stall-dot >"$T/cust.log" 2>&1 &
+cust_pid=$!
+sleep 0.5
+CPORT=$(cat "$T/cust.port")
+octl domain set example.org --route "127.0.0.1:$CPORT" >/dev/null
+send example.org 3
+runs=$(grep -c 'event=flush-run domain=example.org' "$(odmrd_log)")
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN example.org" "ETRN example.org" "ETRN example.org")
+check "three ETRNs in a row are all answered 25x" \
+    sh -c "[ \$(echo '$out' | grep -c '^25[03] ') -eq 3 ]"
+sleep 1
+runs2=$(grep -c 'event=flush-run domain=example.org' "$(odmrd_log)")
+check "only one flush started for them ($runs -> $runs2)" \
+    test "$runs2" -eq $((runs + 1))
+out=$(octl flush example.org 2>&1); rc=$?
+check "odmrctl flush during a running flush: exit 1, says who delivers ($out)" \
+    sh -c "[ $rc -eq 1 ] && echo '$out' | grep -q 'being delivered by odmrd'"
+kill "$cust_pid"; wait "$cust_pid" 2>/dev/null; cust_pid=""
+check "the stalled flush ends when the site goes away" \
+    wait_log 'event=flush-end domain=example.org status=failed' 20
+check "the stalled message is still queued (3 messages)" \
+    test "$(queued example.org)" = 3
+
+# ---- 5. a site that hangs up mid-DATA loses nothing -------------------------
+python3 "$top_srcdir/tests/tools/turn-customer.py" --port-file "$T/cust2.port" \
+    --dump "$T/hang" --hangup-text 20 >"$T/cust2.log" 2>&1 &
+cust_pid=$!
+sleep 0.5
+octl domain set example.org --route "127.0.0.1:$(cat "$T/cust2.port")" >/dev/null
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN example.org")
+check "ETRN to a site that hangs up mid-DATA starts ($out)" \
+    sh -c "echo '$out' | grep -q '^253 '"
+check "that flush ends, not completed" \
+    wait_log "event=flush-end domain=example.org status=failed.*closed the connection" 20
+check "all 3 messages are still queued after the hang-up" \
+    test "$(queued example.org)" = 3
+out=$(octl flush example.org 2>&1); rc=$?
+check "odmrctl flush, next time: exit 0 ($out)" test $rc -eq 0
+check "odmrctl flush said what it delivered" \
+    sh -c "echo '$out' | grep -q 'example.org: delivered 3, deferred 0, failed 0 recipients'"
+check "the site now has every message, the hung-up one included" \
+    sh -c "[ \$(ls '$T/hang'/*.eml | wc -l) -eq 3 ]"
+check "example.org is empty after odmrctl flush" test "$(queued example.org)" = 0
+out=$(octl flush example.org 2>&1); rc=$?
+check "odmrctl flush with nothing queued: exit 1 ($out)" test $rc -eq 1
+kill "$cust_pid"; wait "$cust_pid" 2>/dev/null; cust_pid=""
+
+# ---- 6. an unreachable route leaves every message queued with its error ----
+send dead.test 3
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN dead.test")
+check "ETRN to an unreachable route still starts ($out)" \
+    sh -c "echo '$out' | grep -q '^253 OK, 3 pending'"
+check "the flush to the dead route ends failed" \
+    wait_log 'event=flush-end domain=dead.test status=failed' 20
+check "dead.test keeps its 3 messages" test "$(queued dead.test)" = 3
+n=$(octl queue dead.test | grep -c "cannot connect to 127.0.0.1:$DEAD_PORT")
+check "odmrctl queue dead.test shows the connection error on each message ($n)" \
+    test "$n" -eq 3
+octl --json queue dead.test >"$T/dead.json"
+check "each message's attempt was counted" python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["messages"]; sys.exit(0 if len(m) == 3 and all(x["attempts"] >= 1 for x in m) else 1)' "$T/dead.json"
+out=$(octl flush dead.test 2>&1); rc=$?
+check "odmrctl flush to the dead route: exit 3 with the reason" \
+    sh -c "[ $rc -eq 3 ] && echo '$out' | grep -q 'cannot connect'"
+
+# ---- 7. --route client: delivery to the address that sent ETRN ---------------
+mkdir -p "$T/csink" && chmod 777 "$T/csink"
+smtp-sink -u nobody -d "$T/csink/%M." 127.0.0.2:25 10 >"$T/csink.log" 2>&1 &
+sink2_pid=$!
+sleep 0.5
+send client.test 2
+out=$(etrn --source 127.0.0.2 --user alice --password alicepw 127.0.0.1 "$SMTP_PORT" "ETRN client.test")
+check "route client: ETRN from 127.0.0.2 as the owner ($out)" \
+    sh -c "echo '$out' | grep -q '^253 OK, 2 pending'"
+check "route client: client.test delivered" wait_empty client.test 20
+check "route client: the site at 127.0.0.2:25 got both messages" \
+    sh -c "[ \$(ls '$T/csink' | wc -l) -eq 2 ]"
+check "route client: odmrd connected to 127.0.0.2" \
+    grep -q 'event=flush-end domain=client.test status=done relay=127.0.0.2\[127.0.0.2\]:25' "$(odmrd_log)"
+out=$(octl flush client.test 2>&1); rc=$?
+check "odmrctl flush refuses route client (exit 1)" test $rc -eq 1
+kill "$sink2_pid"; wait "$sink2_pid" 2>/dev/null; sink2_pid=""
+
+# ---- 8. a real Postfix as the customer site, and fetchmail --protocol ETRN --
+PF="$T/pf"; PFPORT=$(free_port)
+if postfix_setup "$PF" "$PFPORT" &&
+    postfix_conf "$PF" 'myhostname = customer-site.test' \
+	'smtpd_recipient_restrictions = check_recipient_access inline:{ postfix.test=HOLD }' &&
+    postfix_start "$PF"; then
+	ok "a private Postfix runs on 127.0.0.1:$PFPORT"
+	octl domain add postfix.test --owner alice --etrn any \
+	    --route "127.0.0.1:$PFPORT" --tls none >/dev/null
+	send postfix.test 4
+	mkdir -p "$T/fm" && chmod 700 "$T/fm"
+	HOME="$T/fm" FETCHMAILHOME="$T/fm" timeout 60 fetchmail -v -N -d0 \
+	    --nosyslog -p ETRN -P "$SMTP_PORT" --fetchdomains postfix.test \
+	    127.0.0.1 >"$T/fm.log" 2>&1
+	rc=$?
+	check "fetchmail --protocol ETRN exits 0 (rc=$rc)" test $rc -eq 0
+	check "fetchmail saw the 253 reply" grep -q '253 OK, 4 pending' "$T/fm.log"
+	check "postfix.test is delivered to Postfix" wait_empty postfix.test 30
+	sleep 1
+	held=$(postqueue -c "$PF/conf" -j 2>/dev/null | grep -c '"queue_name": *"hold"')
+	check "Postfix holds the 4 messages ($held)" test "$held" -eq 4
+	HOME="$T/fm" FETCHMAILHOME="$T/fm" timeout 60 fetchmail -v -N -d0 \
+	    --nosyslog -p ETRN -P "$SMTP_PORT" --fetchdomains postfix.test \
+	    127.0.0.1 >"$T/fm2.log" 2>&1
+	rc=$?
+	check "fetchmail --protocol ETRN on an empty queue reports 251" \
+	    grep -q 'No messages waiting for postfix.test' "$T/fm2.log"
+else
+	not_ok "a private Postfix runs on 127.0.0.1:$PFPORT"
+	sed 's/^/#   /' "$PF/start.log"
+fi
+
+# ---- 9. TLS: verify against the test CA, wrong name, encrypt without TLS ---
+PT="$T/pt"; PTPORT=$(free_port)
+if postfix_setup "$PT" "$PTPORT" &&
+    postfix_conf "$PT" 'myhostname = localhost' \
+	"smtpd_tls_cert_file = $T/site.pem" "smtpd_tls_key_file = $T/site.key" \
+	'smtpd_tls_security_level = may' \
+	'smtpd_recipient_restrictions = check_recipient_access inline:{ tls.test=HOLD, tlsname.test=HOLD }' &&
+    postfix_start "$PT"; then
+	ok "a private Postfix with STARTTLS runs on 127.0.0.1:$PTPORT"
+	octl domain add tls.test --owner alice --etrn any \
+	    --route "localhost:$PTPORT" --tls verify >/dev/null
+	octl domain add tlsname.test --owner alice --etrn any \
+	    --route "127.0.0.1:$PTPORT" --tls verify >/dev/null
+	send tls.test 2
+	send tlsname.test 2
+	out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN tls.test" "ETRN tlsname.test")
+	check "ETRN for both TLS domains starts" \
+	    sh -c "[ \$(echo '$out' | grep -c '^253 ') -eq 2 ]"
+	check "--tls verify, name localhost, test CA: delivered" wait_empty tls.test 30
+	check "--tls verify: the session ran inside TLS and verified" \
+	    grep -q 'event=turn-tls relay=.* verified=yes name=localhost' "$(odmrd_log)"
+	check "--tls verify, a name the certificate lacks: flush fails" \
+	    wait_log 'event=flush-end domain=tlsname.test status=failed' 20
+	check "--tls verify, wrong name: both messages stay queued" \
+	    test "$(queued tlsname.test)" = 2
+	n=$(octl queue tlsname.test | grep -c 'TLS handshake with 127.0.0.1 failed')
+	check "--tls verify, wrong name: odmrctl queue shows the TLS reason ($n)" \
+	    test "$n" -eq 2
+else
+	not_ok "a private Postfix with STARTTLS runs on 127.0.0.1:$PTPORT"
+	sed 's/^/#   /' "$PT/start.log"
+fi
+sink_start "$T/sink3"
+octl domain add enc.test --owner alice --etrn any \
+    --route "127.0.0.1:$SINK_PORT" --tls encrypt >/dev/null
+send enc.test 2
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN enc.test")
+check "--tls encrypt with a site without STARTTLS: flush fails" \
+    wait_log 'event=flush-end domain=enc.test status=failed.*does not offer STARTTLS' 20
+check "--tls encrypt: nothing sent in plaintext" \
+    sh -c "[ \$(ls '$T/sink3' | wc -l) -eq 0 ]"
+n=$(octl queue enc.test | grep -c 'TLS is required')
+check "--tls encrypt: the reason is on each queued message ($n)" test "$n" -eq 2
+
+# ---- 10. the end -----------------------------------------------------------
+odmrd_stop; rc=$?
+check "odmrd stops cleanly (exit $rc)" test $rc -eq 0
+check "no sanitizer report in odmrd's log" \
+    sh -c "! grep -q 'ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer' '$(odmrd_log)'"
+tap_done
