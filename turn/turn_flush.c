@@ -272,6 +272,7 @@ turn_flush_mx_done(void *arg)
 	struct turn_flush *f = m->f;
 	struct turn_flush_target *t;
 	char addr[IO_ADDR_MAX];
+	unsigned port;
 	size_t i;
 
 	f->job = 0;
@@ -295,7 +296,7 @@ turn_flush_mx_done(void *arg)
 		memcpy(&t->ss, &m->res.addr[i].ss, sizeof(t->ss));
 		t->sslen = m->res.addr[i].len;
 		if (io_addr_text((const struct sockaddr *)&t->ss, addr,
-		    sizeof(addr), NULL) == 0)
+		    sizeof(addr), &port) == 0)
 			log_info("session=%s event=flush-route domain=%s"
 			    " mx=%s pref=%u addr=%s", f->session_id, f->domain,
 			    t->host, m->res.addr[i].pref, addr);

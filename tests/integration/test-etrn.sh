@@ -310,6 +310,44 @@ out=$(octl flush client.test 2>&1); rc=$?
 check "odmrctl flush refuses route client (exit 1)" test $rc -eq 1
 kill "$sink2_pid"; wait "$sink2_pid" 2>/dev/null; sink2_pid=""
 
+# ---- 7b. --route mx: preference order, a dead best MX, DNS from dns-stub --
+DNS_PORT=$(free_port)
+python3 "$top_srcdir/tests/tools/dns-stub.py" -p "$DNS_PORT" -r "$T/dns.ready" \
+    -l "$T/dns.log" \
+    "mx.test MX 5 dead.mx.test" "mx.test MX 10 mx1.mx.test" \
+    "dead.mx.test A 127.0.0.7" "mx1.mx.test A 127.0.0.3" \
+    "nullmx.test MX 0 ." \
+    "mxok.test MX 10 localhost" "localhost A 127.0.0.6" \
+    "mxbad.test MX 10 mx.wrong.test" "mx.wrong.test A 127.0.0.6" \
+    >"$T/dns.out" 2>&1 &
+dns_pid=$!
+odmrd_extra_cleanup="$odmrd_extra_cleanup; kill $dns_pid 2>/dev/null"
+_i=0; while [ ! -e "$T/dns.ready" ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
+odmrd_stop
+odmrd_conf dns_servers "127.0.0.1:$DNS_PORT"
+odmrd_start || not_ok "odmrd restarts with dns_servers"
+mkdir -p "$T/mxsink" && chmod 777 "$T/mxsink"
+smtp-sink -u nobody -d "$T/mxsink/%M." 127.0.0.3:25 10 >"$T/mxsink.log" 2>&1 &
+sink2_pid=$!
+sleep 0.5
+octl domain add mx.test --owner alice --etrn any --route mx --tls may >/dev/null
+octl domain add nullmx.test --owner alice --etrn any --route mx >/dev/null
+send mx.test 2
+send nullmx.test 1
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN mx.test" "ETRN nullmx.test")
+check "--route mx: mx.test delivered" wait_empty mx.test 30
+check "--route mx: the dead best MX (pref 5) was tried first" \
+    grep -q 'event=flush-connect-error domain=mx.test relay=dead.mx.test:25' "$(odmrd_log)"
+check "--route mx: delivered by the pref 10 MX, 127.0.0.3" \
+    grep -q 'event=flush-end domain=mx.test status=done relay=mx1.mx.test\[127.0.0.3\]:25' "$(odmrd_log)"
+check "--route mx: the site got both messages" \
+    sh -c "[ \$(ls '$T/mxsink' | wc -l) -eq 2 ]"
+check "--route mx: a null MX (RFC 7505) fails the flush" \
+    wait_log 'event=flush-end domain=nullmx.test status=failed' 20
+n=$(octl queue nullmx.test | grep -c 'MX lookup for nullmx.test failed')
+check "--route mx: the null MX reason is on the queued message ($n)" test "$n" -eq 1
+kill "$sink2_pid"; wait "$sink2_pid" 2>/dev/null; sink2_pid=""
+
 # ---- 8. a real Postfix as the customer site, and fetchmail --protocol ETRN --
 PF="$T/pf"; PFPORT=$(free_port)
 if postfix_setup "$PF" "$PFPORT" &&
@@ -322,7 +360,8 @@ if postfix_setup "$PF" "$PFPORT" &&
 	send postfix.test 4
 	mkdir -p "$T/fm" && chmod 700 "$T/fm"
 	HOME="$T/fm" FETCHMAILHOME="$T/fm" timeout 60 fetchmail -v -N -d0 \
-	    --nosyslog -p ETRN -P "$SMTP_PORT" --fetchdomains postfix.test \
+	    --nosyslog --pidfile "$T/fm/fetchmail.pid" -p ETRN -P "$SMTP_PORT" \
+	    --fetchdomains postfix.test \
 	    127.0.0.1 >"$T/fm.log" 2>&1
 	rc=$?
 	check "fetchmail --protocol ETRN exits 0 (rc=$rc)" test $rc -eq 0
@@ -332,7 +371,8 @@ if postfix_setup "$PF" "$PFPORT" &&
 	held=$(postqueue -c "$PF/conf" -j 2>/dev/null | grep -c '"queue_name": *"hold"')
 	check "Postfix holds the 4 messages ($held)" test "$held" -eq 4
 	HOME="$T/fm" FETCHMAILHOME="$T/fm" timeout 60 fetchmail -v -N -d0 \
-	    --nosyslog -p ETRN -P "$SMTP_PORT" --fetchdomains postfix.test \
+	    --nosyslog --pidfile "$T/fm/fetchmail.pid" -p ETRN -P "$SMTP_PORT" \
+	    --fetchdomains postfix.test \
 	    127.0.0.1 >"$T/fm2.log" 2>&1
 	rc=$?
 	check "fetchmail --protocol ETRN on an empty queue reports 251" \
@@ -348,7 +388,8 @@ if postfix_setup "$PT" "$PTPORT" &&
     postfix_conf "$PT" 'myhostname = localhost' \
 	"smtpd_tls_cert_file = $T/site.pem" "smtpd_tls_key_file = $T/site.key" \
 	'smtpd_tls_security_level = may' \
-	'smtpd_recipient_restrictions = check_recipient_access inline:{ tls.test=HOLD, tlsname.test=HOLD }' &&
+	'smtpd_recipient_restrictions = check_recipient_access inline:{ tls.test=HOLD, tlsname.test=HOLD, mxok.test=HOLD, mxbad.test=HOLD }' &&
+    echo "127.0.0.6:25 inet n - n - - smtpd" >>"$PT/conf/master.cf" &&
     postfix_start "$PT"; then
 	ok "a private Postfix with STARTTLS runs on 127.0.0.1:$PTPORT"
 	octl domain add tls.test --owner alice --etrn any \
@@ -370,6 +411,21 @@ if postfix_setup "$PT" "$PTPORT" &&
 	n=$(octl queue tlsname.test | grep -c 'TLS handshake with 127.0.0.1 failed')
 	check "--tls verify, wrong name: odmrctl queue shows the TLS reason ($n)" \
 	    test "$n" -eq 2
+	# MX hosts: the name checked is the MX host's (DNS from dns-stub)
+	octl domain add mxok.test --owner alice --etrn any --route mx \
+	    --tls verify >/dev/null
+	octl domain add mxbad.test --owner alice --etrn any --route mx \
+	    --tls verify >/dev/null
+	send mxok.test 1
+	send mxbad.test 1
+	out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN mxok.test" "ETRN mxbad.test")
+	check "--route mx --tls verify, MX host localhost: delivered" \
+	    wait_empty mxok.test 30
+	check "--route mx --tls verify, MX host mx.wrong.test: flush fails" \
+	    wait_log 'event=flush-end domain=mxbad.test status=failed' 20
+	n=$(octl queue mxbad.test | grep -c 'TLS handshake with mx.wrong.test failed.*mismatch')
+	check "--route mx, a host name the certificate lacks: deferred with the reason ($n)" \
+	    test "$n" -eq 1
 else
 	not_ok "a private Postfix with STARTTLS runs on 127.0.0.1:$PTPORT"
 	sed 's/^/#   /' "$PT/start.log"
