@@ -52,7 +52,8 @@ EXTRA_DIST += tests/tap.sh tests/integration tests/stress \
 # always built as corpus replayers so make check runs every corpus.
 FUZZ_TARGETS = tests/fuzz/fuzz-conf tests/fuzz/fuzz-rec \
 	tests/fuzz/fuzz-smtp-cmd tests/fuzz/fuzz-smtp-addr \
-	tests/fuzz/fuzz-smtp-param tests/fuzz/fuzz-turn-mime
+	tests/fuzz/fuzz-smtp-param tests/fuzz/fuzz-turn-mime \
+	tests/fuzz/fuzz-turn-dsn
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/run-fuzz.sh
 if FUZZER
 FUZZ_CFLAGS = -fsanitize=fuzzer
@@ -131,3 +132,7 @@ tests_fuzz_fuzz_turn_mime_SOURCES = tests/fuzz/fuzz-turn-mime.c $(FUZZ_MAIN)
 tests_fuzz_fuzz_turn_mime_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_turn_mime_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_turn_mime_LDADD = turn/libturn.a $(UTIL_LIBS)
+tests_fuzz_fuzz_turn_dsn_SOURCES = tests/fuzz/fuzz-turn-dsn.c $(FUZZ_MAIN)
+tests_fuzz_fuzz_turn_dsn_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_turn_dsn_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_turn_dsn_LDADD = turn/libturn.a $(UTIL_LIBS)

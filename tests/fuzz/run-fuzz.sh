@@ -13,7 +13,8 @@
 . "$top_srcdir/tests/tap.sh"
 
 FUZZ_TARGETS=${FUZZ_TARGETS:-"fuzz-conf fuzz-rec
-    fuzz-smtp-cmd fuzz-smtp-addr fuzz-smtp-param fuzz-turn-mime"}
+    fuzz-smtp-cmd fuzz-smtp-addr fuzz-smtp-param fuzz-turn-mime
+    fuzz-turn-dsn"}
 FUZZ_TIME=${FUZZ_TIME:-20}
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/run-fuzz.XXXXXX") || exit 1
