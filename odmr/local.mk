@@ -17,6 +17,7 @@ odmr_odmrctl_SOURCES = \
 	odmr/odmrctl_msg.c \
 	odmr/odmrctl_stats.c \
 	odmr/odmrctl_flush.c \
+	odmr/odmrctl_bounce.c \
 	odmr/odmrctl_out.c
 # odmr_sasl.c (libodmr.a) needs $(SASL_LIBS) in every program that uses it
 odmr_odmrctl_LDADD = odmr/libodmr.a $(TURN_LIBS) $(SASL_LIBS) \
@@ -33,7 +34,8 @@ odmr_odmrd_SOURCES = \
 	odmr/smtp_auth.c \
 	odmr/smtp_atrn.c \
 	odmr/smtp_etrn.c \
-	odmr/odmr_flush.c odmr/odmr_flush.h
+	odmr/odmr_flush.c odmr/odmr_flush.h \
+	odmr/odmr_bounce.c odmr/odmr_bounce.h
 odmr_odmrd_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS)
 odmr_odmrd_LDADD = odmr/libodmr.a $(TURN_LIBS) $(SASL_LIBS) $(PTHREAD_LIBS)
 

@@ -99,6 +99,10 @@ static const struct conf_key odmr_conf_keys[] = {
 	    1, 600 },
 	{ "dns_servers", CONF_STRING, CONF_EMPTY_OK, "", F(dns_servers),
 	    0, 0 },
+	/* DSNs: double bounces, and how often they and expiry run */
+	{ "postmaster", CONF_STRING, CONF_EMPTY_OK, "", F(postmaster), 0, 0 },
+	{ "bounce_interval", CONF_DURATION, 0, "1m", F(bounce_interval),
+	    1, 86400 },
 	{ "user", CONF_STRING, CONF_EMPTY_OK, "", F(user), 0, 0 },
 	{ "log_level", CONF_LOG_LEVEL, 0, "info", F(log_level), 0, 0 },
 	{ NULL, CONF_STRING, 0, NULL, 0, 0, 0 },

@@ -56,6 +56,8 @@ struct odmr_conf {
 	uint64_t	 max_deliveries;	/* outbound sessions at once */
 	uint64_t	 connect_timeout;	/* seconds */
 	char		*dns_servers;		/* "" = /etc/resolv.conf */
+	char		*postmaster;		/* double bounces, "" = none */
+	uint64_t	 bounce_interval;	/* seconds: DSN retries, expiry */
 	char		*user;			/* "" = no change */
 	enum log_level	 log_level;
 };

@@ -25,6 +25,7 @@
 #include "tls.h"
 #include "xmalloc.h"
 
+#include "odmr_bounce.h"
 #include "odmr_flush.h"
 #include "odmrd.h"
 #include "turn_flush.h"
@@ -117,7 +118,10 @@ odmr_flush_done(void *arg, const struct turn_flush_result *r)
 	struct odmr_flush *fl = j->fl;
 	struct odmr_flush_job *next;
 
-	(void)r;	/* turn_flush logged the outcome: event=flush-end */
+	/* turn_flush logged the outcome (event=flush-end); failures
+	 * queued DSNs: deliver them soon */
+	if (r->turn.rcpt_failed > 0)
+		odmr_bounce_kick(fl->d->bounce);
 	j->flush = NULL;
 	odmr_flush_unlink_running(fl, j);
 	free(j);
@@ -164,6 +168,8 @@ odmr_flush_start_job(struct odmr_flush *fl, struct odmr_flush_job *j)
 	p.tls_ctx = odmr_flush_tls_ctx(fl, j->tls);
 	p.dns_servers = c->dns_servers;
 	p.connect_timeout_ms = (unsigned)c->connect_timeout * 1000;
+	p.dsn = 1;
+	p.postmaster = c->postmaster;
 	p.holder = holder;
 	p.claim_ttl = ODMR_FLUSH_CLAIM_TTL;
 	p.done = odmr_flush_done;

@@ -87,6 +87,8 @@ static const struct odmrctl_cmd odmrctl_cmds[] = {
 	    "keep messages from delivery", 0 },
 	{ "release", NULL, odmrctl_msg_release, "ID...|--domain DOMAIN",
 	    "make held messages deliverable again", 0 },
+	{ "bounce", NULL, odmrctl_bounce, "ID...",
+	    "fail messages now and send their senders a DSN", 0 },
 	{ "flush", NULL, odmrctl_flush, "DOMAIN [-v]",
 	    "deliver a domain now over its route, as ETRN would", 0 },
 	{ "stats", NULL, odmrctl_stats, "",

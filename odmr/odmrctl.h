@@ -120,6 +120,9 @@ int	odmrctl_msg_delete(struct odmrctl *, int, char **);
 int	odmrctl_msg_hold(struct odmrctl *, int, char **);
 int	odmrctl_msg_release(struct odmrctl *, int, char **);
 
+/* odmrctl_bounce.c */
+int	odmrctl_bounce(struct odmrctl *, int, char **);
+
 /* odmrctl_flush.c */
 int	odmrctl_flush(struct odmrctl *, int, char **);
 

@@ -40,6 +40,7 @@
 #include "log.h"
 #include "odmrctl.h"
 #include "queue.h"
+#include "turn_bounce.h"
 #include "units.h"
 #include "xmalloc.h"
 
@@ -478,6 +479,9 @@ odmrctl_domain_add(struct odmrctl *ctl, int argc, char **argv)
 	    name, &e);
 	if (rc == 0 && !(e.set & DOMAIN_SET_OWNERS))
 		rc = odmrctl_syntax_err(ctl, "missing --owner USER[,USER...]");
+	if (rc == 0 && turn_bounce_is_dsn_domain(name))
+		rc = odmrctl_usage_err(ctl, "%s is odmrd's own DSN domain",
+		    name);
 	if (rc == 0 && e.route != NULL && strcmp(e.route, "client") == 0 &&
 	    e.etrn != QUEUE_ETRN_OWNER)
 		rc = odmrctl_usage_err(ctl, "--route client requires "

@@ -66,8 +66,10 @@
 
 #include "odmr_conf.h"
 #include "odmr_sasl.h"
+#include "odmr_bounce.h"
 #include "odmr_flush.h"
 #include "odmrd.h"
+#include "turn_bounce.h"
 #include "queue.h"
 #include "smtp_domains.h"
 #include "smtp_session.h"
@@ -201,6 +203,18 @@ odmrd_tls_client_swap(struct odmrd *d)
 	d->tls_client_next = d->tls_verify_next = NULL;
 	log_info("event=tls-client-reloaded ca=%s", d->conf->tls_ca_file[0] ?
 	    d->conf->tls_ca_file : "system");
+}
+
+/* odmrd_dsn_domain - the DSN domain exists, routed per bounce_relay */
+static void
+odmrd_dsn_domain(struct odmrd *d)
+{
+	struct queue_error err;
+
+	if (turn_bounce_domain(d->queue, d->conf->bounce_relay, &err) !=
+	    QUEUE_OK)
+		log_warnx("event=store-error op=dsn-domain domain=%s"
+		    " reason=\"%s\"", TURN_BOUNCE_DOMAIN, err.text);
 }
 
 /* odmrd_flush_idle - the last running flush ended */
@@ -347,6 +361,7 @@ odmrd_reload(int signo, void *arg)
 	d->tls_client_next = client;
 	d->tls_verify_next = verify;
 	odmrd_tls_client_swap(d);
+	odmrd_dsn_domain(d);
 	log_set_level(m->verbose ? LOG_LEVEL_DEBUG : nc->log_level);
 	log_info("event=reloaded tls=%s", d->tls != NULL ? "yes" : "no");
 }
@@ -384,6 +399,7 @@ odmrd_terminate(int signo, void *arg)
 	for (size_t i = 0; i < m->d.nservers; i++)
 		smtp_server_shutdown(m->d.servers[i]);
 	odmr_flush_shutdown(m->d.flush);
+	odmr_bounce_shutdown(m->d.bounce);
 	odmrd_server_idle(&m->d);
 }
 
@@ -407,6 +423,7 @@ odmrd_abort(struct odmrd *d)
 	for (i = 0; i < d->nservers; i++)
 		smtp_server_abort(d->servers[i]);
 	odmr_flush_abort(d->flush);
+	odmr_bounce_abort(d->bounce);
 }
 
 /* odmrd_server_idle - a listener's last session ended during a shutdown */
@@ -414,7 +431,8 @@ void
 odmrd_server_idle(struct odmrd *d)
 {
 	if (d->draining && odmrd_sessions(d) == 0 && !d->ids_refilling &&
-	    !smtp_domains_busy(d->domains) && odmr_flush_count(d->flush) == 0)
+	    !smtp_domains_busy(d->domains) && odmr_flush_count(d->flush) == 0 &&
+	    !odmr_bounce_busy(d->bounce))
 		loop_break();
 }
 
@@ -568,6 +586,8 @@ main(int argc, char *argv[])
 	d->auth_pool = work_pool_new("auth", ODMRD_AUTH_THREADS);
 	d->deliver_pool = work_pool_new("deliver", ODMRD_DELIVER_THREADS);
 	d->flush = odmr_flush_new(d);
+	odmrd_dsn_domain(d);
+	d->bounce = odmr_bounce_new(d);
 	d->domains = smtp_domains_new(d);
 	odmrd_ids_refill(d);	/* the first batch */
 	odmrd_server_add(d, smtp_l, SMTP_MODE_MX, 0, "smtp");
@@ -604,6 +624,7 @@ main(int argc, char *argv[])
 	work_pool_free(&d->auth_pool);
 	work_pool_free(&d->deliver_pool);
 	odmr_flush_free(&d->flush);
+	odmr_bounce_free(&d->bounce);
 	odmr_sasl_done();
 	queue_close(&d->queue);
 	tls_ctx_free(&d->tls);

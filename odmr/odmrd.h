@@ -42,6 +42,7 @@ struct tls_ctx;
 struct work_pool;
 struct smtp_server;
 struct odmr_flush;
+struct odmr_bounce;
 
 struct odmrd {
 	struct odmr_conf	*conf;
@@ -55,6 +56,7 @@ struct odmrd {
 	struct tls_ctx		*tls_client_next;	/* SIGHUP's, waiting */
 	struct tls_ctx		*tls_verify_next;
 	struct odmr_flush	*flush;		/* ETRN's deliveries */
+	struct odmr_bounce	*bounce;	/* DSN delivery, expiry */
 	struct work_pool	*deliver_pool;	/* their store and DNS work */
 	struct work_pool	*commit_pool;
 	struct work_pool	*lookup_pool;

@@ -41,6 +41,7 @@
 #include "work.h"
 #include "xmalloc.h"
 
+#include "odmr_bounce.h"
 #include "odmrd.h"
 #include "queue.h"
 #include "smtp_session.h"
@@ -309,6 +310,8 @@ smtp_atrn_turn_done(void *arg, const struct turn_result *r)
 
 	a->turn_result = *r;
 	a->turn = NULL;		/* turn frees itself after this call */
+	if (r->rcpt_failed > 0)
+		odmr_bounce_kick(s->d->bounce);	/* DSNs were queued */
 	if (r->io_gone)
 		s->io = NULL;	/* the engine closed the connection */
 	else
@@ -343,6 +346,8 @@ smtp_atrn_reverse(struct smtp_session *s)
 	p.helo_name = s->d->conf->hostname;
 	p.domains = a->names;
 	p.ndomains = a->ndomains;
+	p.dsn = 1;
+	p.postmaster = s->d->conf->postmaster;
 	p.done = smtp_atrn_turn_done;
 	p.arg = s;
 	smtp_enter_state(s, SMTP_STATE_TURN);

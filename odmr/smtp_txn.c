@@ -50,6 +50,7 @@
 #include "smtp_domains.h"
 #include "smtp_session.h"
 #include "smtp_spool.h"
+#include "turn_bounce.h"
 
 /* a message of SIZE octets needs this much more free space to come in */
 #define SMTP_TXN_FREE_RESERVE	(16ULL * 1024 * 1024)
@@ -210,8 +211,10 @@ smtp_txn_decide(struct smtp_session *s)
 
 	switch (s->lookup_status) {
 	case QUEUE_OK:
-		if (strcmp(s->lookup_domain, s->lookup_path.domain_key) != 0 &&
-		    !dom->subdomains) {
+		if ((strcmp(s->lookup_domain, s->lookup_path.domain_key) != 0 &&
+		    !dom->subdomains) ||
+		    turn_bounce_is_dsn_domain(s->lookup_domain)) {
+			/* the DSN domain holds our reports: no mail in */
 			smtp_reject(s, "RCPT", 550, "5.7.1 <%s>: Relay access"
 			    " denied", addr);
 			break;

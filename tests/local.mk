@@ -43,7 +43,8 @@ TESTS += \
 	tests/integration/test-concurrency.sh \
 	tests/integration/test-enospc.sh \
 	tests/integration/test-style.sh \
-	tests/integration/test-etrn.sh
+	tests/integration/test-etrn.sh \
+	tests/integration/test-dsn.sh
 EXTRA_DIST += tests/tap.sh tests/integration tests/stress \
 	tests/tools/smtp-dialogue.py tests/tools/smtp-acker.py \
 	tests/tools/etrn-client.py

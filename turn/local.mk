@@ -7,7 +7,8 @@ turn_libturn_a_SOURCES = \
 	turn/turn_proto.c turn/turn_proto.h \
 	turn/turn_mime.c turn/turn_mime.h \
 	turn/turn_mime_hdr.c turn/turn_mime_private.h \
-	turn/turn_flush.c turn/turn_flush.h
+	turn/turn_flush.c turn/turn_flush.h \
+	turn/turn_bounce.c turn/turn_bounce.h
 TURN_LIBS = turn/libturn.a $(QUEUE_LIBS) $(CARES_LIBS)
 
 # turn-deliver: one delivery run from the command line (the ETRN shape)

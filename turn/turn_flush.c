@@ -81,6 +81,8 @@ struct turn_flush {
 	char		*route;
 	char		*dns_servers;
 	char		*holder;
+	char		*postmaster;
+	char		*rcpt_domain;
 	char		*domains[1];	/* for turn_session */
 
 	enum turn_flush_state state;
@@ -157,6 +159,8 @@ turn_flush_free(struct turn_flush *f)
 	free(f->route);
 	free(f->dns_servers);
 	free(f->holder);
+	free(f->postmaster);
+	free(f->rcpt_domain);
 	free(f->outcomes);
 	free(f);
 }
@@ -261,7 +265,8 @@ turn_flush_mx_run(void *arg)
 	memset(&o, 0, sizeof(o));
 	o.servers = m->f->dns_servers;
 	o.timeout_ms = TURN_FLUSH_DNS_MS;
-	(void)turn_mx_resolve(&o, m->f->domain, TURN_FLUSH_PORT, &m->res);
+	(void)turn_mx_resolve(&o, m->f->rcpt_domain != NULL ?
+	    m->f->rcpt_domain : m->f->domain, TURN_FLUSH_PORT, &m->res);
 }
 
 /* turn_flush_mx_done - on the loop: connect to what DNS said */
@@ -277,7 +282,8 @@ turn_flush_mx_done(void *arg)
 
 	f->job = 0;
 	if (m->res.status != TURN_MX_OK) {
-		turn_flush_error(f, "MX lookup for %s failed: %s", f->domain,
+		turn_flush_error(f, "MX lookup for %s failed: %s",
+		    f->rcpt_domain != NULL ? f->rcpt_domain : f->domain,
 		    m->res.error);
 		log_info("session=%s event=flush-route domain=%s route=mx"
 		    " status=%s reason=\"%s\"", f->session_id, f->domain,
@@ -445,6 +451,9 @@ turn_flush_deliver(struct turn_flush *f)
 	tp.tls_ctx = f->p.tls_ctx;
 	/* a name: SNI and the name checked; a literal: its iPAddress */
 	tp.tls_name = t->host;
+	tp.dsn = f->p.dsn;
+	tp.postmaster = f->postmaster;
+	tp.rcpt_domain = f->rcpt_domain;
 	tp.done = turn_flush_turn_done;
 	tp.arg = f;
 	if ((f->turn = turn_session_start(f->io, &tp, &err)) == NULL) {
@@ -523,10 +532,14 @@ static int
 turn_flush_collect(const struct queue_msg *m, void *arg)
 {
 	struct turn_flush *f = arg;
+	const char *at;
 	size_t i;
 
 	for (i = 0; i < m->nrcpt; i++) {
 		if (m->rcpt[i].state != QUEUE_RCPT_QUEUED)
+			continue;
+		if (f->rcpt_domain != NULL && ((at = strrchr(m->rcpt[i].addr,
+		    '@')) == NULL || strcasecmp(at + 1, f->rcpt_domain) != 0))
 			continue;
 		if (f->noutcomes == f->outcomes_cap) {
 			f->outcomes_cap = f->outcomes_cap ? f->outcomes_cap * 2 :
@@ -647,6 +660,11 @@ turn_flush_start(const struct turn_flush_params *p, const char **error_r)
 	f->dns_servers = p->dns_servers != NULL && p->dns_servers[0] != '\0' ?
 	    xstrdup(p->dns_servers) : NULL;
 	f->holder = xstrdup(p->holder);
+	f->postmaster = p->postmaster != NULL ? xstrdup(p->postmaster) : NULL;
+	f->rcpt_domain = p->rcpt_domain != NULL && p->rcpt_domain[0] != '\0' ?
+	    xstrdup(p->rcpt_domain) : NULL;
+	f->p.postmaster = f->postmaster;
+	f->p.rcpt_domain = f->rcpt_domain;
 	f->tls = p->tls;
 	if (f->p.connect_timeout_ms == 0)
 		f->p.connect_timeout_ms = 30000;

@@ -89,6 +89,11 @@ struct turn_flush_params {
 	const char	*dns_servers;	/* NULL or "": /etc/resolv.conf */
 	unsigned	 connect_timeout_ms;
 	unsigned	 timeout_ms[TURN_STATE_COUNT];	/* 0: the default */
+	int		 dsn;		/* queue DSNs (turn_session(3)) */
+	const char	*postmaster;	/* double bounces */
+	const char	*rcpt_domain;	/* deliver only the mail for this
+					   domain, to its MX when the route
+					   is "mx" (the DSN domain) */
 	const char	*holder;	/* claim holder text */
 	uint64_t	 claim_ttl;	/* seconds */
 	void		(*done)(void *arg, const struct turn_flush_result *);

@@ -258,6 +258,18 @@ turn_msg_outcomes(struct turn_msg *m, const struct queue_outcome **out)
 	return n;
 }
 
+/* turn_msg_has_kind - some recipient has an outcome of this kind */
+int
+turn_msg_has_kind(const struct turn_msg *m, enum queue_outcome_kind kind)
+{
+	size_t i;
+
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].has_outcome && m->rcpt[i].kind == kind)
+			return 1;
+	return 0;
+}
+
 /* turn_msg_free - free a message and set the pointer to NULL */
 void
 turn_msg_free(struct turn_msg **mp)

@@ -56,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "buf.h"
@@ -68,6 +69,8 @@
 #include "xmalloc.h"
 
 #include "queue.h"
+#include "turn_bounce.h"
+#include "turn_dsn.h"
 #include "turn_msg.h"
 #include "turn_proto.h"
 #include "turn_session.h"
@@ -166,9 +169,13 @@ struct turn_session {
 	enum tls_mode	 tls_policy;
 	struct tls_ctx	*tls_ctx;
 	char		*tls_name;	/* SNI and the verified name, or NULL */
+	int		 dsn;		/* queue DSNs for failures */
+	char		*rcpt_domain;	/* only mail to this domain, or NULL */
+	char		*postmaster;	/* double bounces, or NULL */
 
 	struct io	*io;
 	char		 relay[IO_ADDR_MAX + 16];
+	char		 relay_host[IO_ADDR_MAX];	/* Remote-MTA */
 	enum turn_state	 state;
 	struct turn_proto_reply reply;
 	struct turn_proto_ext ext;
@@ -218,6 +225,12 @@ struct turn_job {
 	size_t		 nids, cap;
 	enum queue_status status;
 	struct queue_error err;
+	/* record: the DSN the outcomes called for */
+	enum turn_bounce_status dsn_status;
+	enum turn_dsn_kind dsn_kind;
+	uint64_t	 dsn_qid;
+	int		 dsn_double;
+	char		 dsn_why[TURN_SESSION_ERROR_MAX];
 };
 
 typedef void (*turn_reply_fn)(struct turn_session *);
@@ -352,7 +365,18 @@ static int
 turn_list_collect(const struct queue_msg *m, void *arg)
 {
 	struct turn_job *j = arg;
+	const char *at;
+	size_t i;
 
+	if (j->s->rcpt_domain != NULL) {
+		/* DSNs by MX: only the mail for one destination */
+		for (i = 0; i < m->nrcpt; i++)
+			if ((at = strrchr(m->rcpt[i].addr, '@')) != NULL &&
+			    strcasecmp(at + 1, j->s->rcpt_domain) == 0)
+				break;
+		if (i == m->nrcpt)
+			return 0;
+	}
 	if (j->nids == j->cap) {
 		j->cap = j->cap ? j->cap * 2 : 256;
 		j->ids = xreallocarray(j->ids, j->cap, sizeof(*j->ids));
@@ -536,7 +560,55 @@ turn_session_prefetch(struct turn_session *s)
 		turn_session_load(s, s->qids[s->nextq++]);
 }
 
-/* turn_record_run - on the pool: make the outcomes durable */
+/* turn_record_dsn - on the pool: the DSN of one kind, if one is due */
+static void
+turn_record_dsn(struct turn_job *j, enum turn_dsn_kind kind)
+{
+	struct turn_session *s = j->s;
+	const struct turn_msg *m = j->msg;
+	struct turn_bounce_rcpt *br;
+	struct turn_bounce b;
+	size_t i, n = 0;
+	int relayed = (s->ext.flags & TURN_PROTO_EXT_DSN) == 0;
+
+	br = xcalloc(m->nrcpt, sizeof(*br));
+	for (i = 0; i < m->nrcpt; i++) {
+		const struct turn_msg_rcpt *r = &m->rcpt[i];
+
+		if (!r->has_outcome)
+			continue;
+		if (kind == TURN_DSN_FAILURE && r->kind != QUEUE_OUTCOME_FAILED)
+			continue;
+		/* RFC 3461 5.2.2: a next hop without DSN gets "relayed" */
+		if (kind == TURN_DSN_SUCCESS &&
+		    (r->kind != QUEUE_OUTCOME_DELIVERED || !relayed ||
+		    (r->notify & QUEUE_NOTIFY_SUCCESS) == 0))
+			continue;
+		br[n].index = r->index;
+		br[n].action = kind == TURN_DSN_SUCCESS ? "relayed" : NULL;
+		br[n].diagnostic = r->text;
+		br[n].remote_mta = s->relay_host;
+		n++;
+	}
+	if (n > 0) {
+		memset(&b, 0, sizeof(b));
+		b.queue = s->queue;
+		b.reporting_mta = s->helo;
+		b.postmaster = s->postmaster;
+		b.qid = m->qid;
+		b.kind = kind;
+		b.rcpts = br;
+		b.nrcpt = n;
+		j->dsn_status = turn_bounce_queue(&b, j->dsn_why,
+		    sizeof(j->dsn_why));
+		j->dsn_qid = b.dsn_qid;
+		j->dsn_kind = kind;
+		j->dsn_double = b.double_bounce;
+	}
+	free(br);
+}
+
+/* turn_record_run - on the pool: DSNs first, then the outcomes */
 static void
 turn_record_run(void *arg)
 {
@@ -544,6 +616,13 @@ turn_record_run(void *arg)
 	const struct queue_outcome *o;
 	size_t n;
 
+	j->dsn_status = TURN_BOUNCE_NONE;
+	/* the DSN is queued before the failure is recorded: a crash in
+	 * between sends it twice, never not at all */
+	if (j->s->dsn && turn_msg_has_kind(j->msg, QUEUE_OUTCOME_DELIVERED))
+		turn_record_dsn(j, TURN_DSN_SUCCESS);
+	if (j->s->dsn && turn_msg_has_kind(j->msg, QUEUE_OUTCOME_FAILED))
+		turn_record_dsn(j, TURN_DSN_FAILURE);
 	n = turn_msg_outcomes(j->msg, &o);
 	j->status = queue_record(j->s->queue, o, n, &j->err);
 }
@@ -600,6 +679,34 @@ turn_session_log_msg(struct turn_session *s, const struct turn_msg *m)
 		s->result.messages_failed++;
 }
 
+/* turn_session_log_dsn - what became of the DSN the outcomes called for */
+static void
+turn_session_log_dsn(struct turn_session *s, const struct turn_job *j)
+{
+	char id[QUEUE_ID_LEN + 1];
+
+	switch (j->dsn_status) {
+	case TURN_BOUNCE_QUEUED:
+		queue_id_format(j->dsn_qid, id);
+		log_info("session=%s event=dsn-queued id=%s dsn=%s kind=%s"
+		    " to=<%s>%s", s->id, j->msg->id, id,
+		    turn_dsn_kind_name(j->dsn_kind), j->dsn_why,
+		    j->dsn_double ? " double_bounce=yes" : "");
+		break;
+	case TURN_BOUNCE_LOST:
+		log_warnx("session=%s event=dsn-lost id=%s reason=\"%s\"",
+		    s->id, j->msg->id, j->dsn_why);
+		break;
+	case TURN_BOUNCE_ERROR:
+		log_warnx("session=%s event=dsn-error id=%s kind=%s"
+		    " reason=\"%s\"", s->id, j->msg->id,
+		    turn_dsn_kind_name(j->dsn_kind), j->dsn_why);
+		break;
+	case TURN_BOUNCE_NONE:
+		break;
+	}
+}
+
 /* turn_record_done - on the loop: outcomes recorded; the next message */
 static void
 turn_record_done(void *arg)
@@ -619,6 +726,7 @@ turn_record_done(void *arg)
 		    " outcomes of %s: %s", j->msg->id, j->err.text);
 	} else
 		turn_session_log_msg(s, j->msg);
+	turn_session_log_dsn(s, j);
 	turn_job_free(j);
 	if (s->ending) {
 		turn_session_maybe_finish(s);
@@ -682,6 +790,8 @@ turn_session_free(struct turn_session *s)
 	free(s->seen);
 	free(s->helo);
 	free(s->tls_name);
+	free(s->postmaster);
+	free(s->rcpt_domain);
 	free(s);
 }
 
@@ -1447,9 +1557,15 @@ turn_session_start(struct io *io, const struct turn_params *p,
 	s->tls_ctx = p->tls_ctx;
 	if (p->tls_name != NULL && p->tls_name[0] != '\0')
 		s->tls_name = xstrdup(p->tls_name);
+	s->dsn = p->dsn;
+	if (p->rcpt_domain != NULL && p->rcpt_domain[0] != '\0')
+		s->rcpt_domain = xstrdup(p->rcpt_domain);
+	if (p->postmaster != NULL && p->postmaster[0] != '\0')
+		s->postmaster = xstrdup(p->postmaster);
 	s->io = io;
 	(void)snprintf(s->relay, sizeof(s->relay), "[%s]:%u",
 	    io_peer_addr(io), io_peer_port(io));
+	(void)strlcpy(s->relay_host, io_peer_addr(io), sizeof(s->relay_host));
 	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	turn_proto_reply_reset(&s->reply);
 

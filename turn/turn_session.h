@@ -143,6 +143,15 @@ struct turn_params {
 	enum tls_mode	 tls_policy;
 	struct tls_ctx	*tls_ctx;
 	const char	*tls_name;
+	/* DSNs (turn_bounce(3)): with dsn set, a failed recipient's DSN
+	 * (and a "relayed" one for NOTIFY=SUCCESS when the customer does
+	 * not offer DSN) is queued before its outcome is recorded; a
+	 * failure of a message from <> goes to postmaster */
+	int		 dsn;
+	const char	*postmaster;
+	/* only the messages with a recipient in this (mail) domain: the
+	 * node's DSNs go to the MX of each recipient's domain */
+	const char	*rcpt_domain;
 	void		(*done)(void *arg, const struct turn_result *);
 	void		*arg;
 };

@@ -330,9 +330,12 @@ ok(mechs == {"SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5"},
    "EHLO outside TLS: AUTH SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5, no PLAIN/LOGIN", exts)
 ok("ATRN" in [x.upper() for x in exts] and "STARTTLS" in [x.upper() for x in exts],
    "EHLO announces ATRN and STARTTLS", exts)
-for verb in ("MAIL", "RCPT", "DATA", "BDAT", "VRFY", "EXPN", "ETRN"):
+for verb in ("MAIL", "RCPT", "DATA", "BDAT", "VRFY", "EXPN"):
     r = replies_to(text, verb)
     ok(len(r) == 1 and len(r[0]) == 1 and r[0][0].startswith("502 5.5.1"), "%s on the ODMR port: 502 5.5.1" % verb, r)
+# ETRN is served on the ODMR port too, after AUTH (test-etrn.sh)
+r = replies_to(text, "ETRN")
+ok(len(r) == 1 and len(r[0]) == 1 and r[0][0].startswith("530 5.7.0"), "ETRN on the ODMR port before AUTH: 530 5.7.0", r)
 r = replies_to(text, "AUTH PLAIN") + replies_to(text, "AUTH LOGIN")
 ok(len(r) == 2 and all(x[-1].startswith("538 5.7.11") for x in r), "AUTH PLAIN and AUTH LOGIN outside TLS: 538 5.7.11", r)
 r = replies_to(text, "AUTH BOGUS-MECH")
@@ -514,6 +517,11 @@ if m:
         ok(r["last_error"] and "550" in r["last_error"], "the 550 recipient keeps the customer's reply text", r)
     r = rcpt(m, "r250@d.example")
     ok(r is None or r["state"] == "delivered", "the 250 recipient is delivered", r)
+# RFC 3461 / SPEC.md guarantee 2: the 550 becomes a DSN to the sender,
+# queued in the DSN domain (test-dsn.sh checks what the DSNs hold)
+dsn_lines = [ln for ln in open(T + "/odmrd.log", errors="replace")
+             if "event=dsn-queued id=" + (g1 or "?") + " " in ln and "kind=failure" in ln]
+ok(len(dsn_lines) == 1, "the 550 recipient's failure DSN was queued for the sender", dsn_lines)
 q = queue("d.example")
 ok(len(q) == 1 and [x["address"] for x in q[0]["recipients"]] == ["r450@d.example"],
    "odmrctl queue d.example: g1 with only the 450 recipient", q)
@@ -705,6 +713,8 @@ wait_unclaimed("example.com")
 # ============================================================ the end
 try:
     ds = domains()
+    # the DSN domain keeps the DSNs for the 550s: no route in this test
+    ds.pop("dsn.odmr.invalid", None)
     ok(all(d["messages"] == 0 for d in ds.values()), "every customer queue is empty",
        {k: d["messages"] for k, d in ds.items() if d["messages"]})
     ok(all(d["flush"] is None for d in ds.values()), "no domain is still claimed",

@@ -51,8 +51,8 @@ diag "odmrctl=$CTL state=$S"
 expect 2 "no command" "missing command" ctl
 expect 2 "unknown command" "unknown command 'frobnicate'" ctl frobnicate
 expect 2 "unknown user subcommand" "unknown command 'user frob'" ctl user frob
-expect 2 "flush is not a command yet" "unknown command 'flush'" ctl flush example.org
-expect 2 "bounce is not a command yet" "unknown command 'bounce'" ctl bounce 00000000000001
+expect 2 "flush without a domain" "which domain" ctl flush
+expect 2 "bounce without an id" "which message" ctl bounce
 expect 2 "unknown domain subcommand" "unknown command 'domain frob'" ctl domain frob
 expect 2 "missing domain subcommand" "missing domain subcommand" ctl domain
 expect 2 "unknown global option" "unknown option '--frob'" ctl --frob queue

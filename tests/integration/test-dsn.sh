@@ -1,0 +1,265 @@
+#!/bin/sh
+# NAME
+#	test-dsn.sh - DSNs end to end: failures, expiry, odmrctl bounce,
+#	NOTIFY, the null sender, double bounces
+# SYNOPSIS
+#	top_srcdir=SRC top_builddir=BUILD sh tests/integration/test-dsn.sh
+# DESCRIPTION
+#	A real odmrd and store. Mail is queued with swaks and delivered by
+#	ETRN to tests/tools/turn-customer.py, which answers 550 for some
+#	recipients. bounce_relay points to a second turn-customer.py, which
+#	captures every DSN odmrd sends; tests/tools/dsn-check.py (Python's
+#	email package) checks each one: multipart/report structure, the
+#	per-recipient fields, the returned content for RET=FULL and
+#	RET=HDRS. Cases: a customer's 550 (the 250'd recipient is not
+#	reported); RET=HDRS; NOTIFY=NEVER (no DSN); NOTIFY=SUCCESS to a
+#	customer without DSN ("relayed"); expiry after the domain's
+#	--lifetime (4.4.7, the message leaves the queue); odmrctl bounce;
+#	the null sender is never bounced, and without a postmaster the loss
+#	is logged; with postmaster set, a double bounce reaches it; DSNs
+#	wait in the DSN domain (odmrctl queue) while bounce_relay is down,
+#	and mail to the DSN domain is refused.
+#	KEEP_T=1 keeps the work directory.
+
+. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/integration/odmrd-lib.sh"
+
+require_cmd swaks swaks
+require_cmd timeout coreutils
+odmrd_setup
+TC="$top_srcdir/tests/tools/turn-customer.py"
+CHECK="$top_srcdir/tests/tools/dsn-check.py"
+ETC="$top_srcdir/tests/tools/etrn-client.py"
+cust_pid=""; relay_pid=""
+odmrd_extra_cleanup='for p in $cust_pid $relay_pid; do kill $p 2>/dev/null; done'
+
+# start_tc NAME ARGS... - a turn-customer.py; sets TC_PORT and TC_PID
+start_tc() {
+	_n=$1; shift
+	rm -f "$T/$_n.port"
+	python3 "$TC" --port-file "$T/$_n.port" --dump "$T/$_n" "$@" \
+	    >"$T/$_n.log" 2>&1 &
+	TC_PID=$!
+	_i=0
+	while [ ! -s "$T/$_n.port" ] && [ $_i -lt 100 ]; do
+		sleep 0.05; _i=$((_i + 1))
+	done
+	TC_PORT=$(cat "$T/$_n.port")
+}
+
+# wait_files DIR N SECONDS - until DIR holds N .eml files
+wait_files() {
+	_end=$(($(date +%s) + $3))
+	while [ "$(date +%s)" -le $_end ]; do
+		[ "$(ls "$1"/*.eml 2>/dev/null | wc -l)" -ge "$2" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# wait_log PATTERN SECONDS - until odmrd's log has PATTERN
+wait_log() {
+	_end=$(($(date +%s) + $2))
+	while [ "$(date +%s)" -le $_end ]; do
+		grep -q "$1" "$(odmrd_log)" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# dsncheck ARGS... - dsn-check.py; its "ok:" line must not reach TAP
+dsncheck() {
+	python3 "$CHECK" "$@" >"$T/dsncheck.out" 2>&1 && return 0
+	sed 's/^/# /' "$T/dsncheck.out"
+	return 1
+}
+
+# queued DOMAIN - how many messages odmrctl lists for DOMAIN
+queued() {
+	octl --json queue "$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["messages"]))'
+}
+
+# send ARGS... - swaks to odmrd; prints the queue id
+send() {
+	swaks -s 127.0.0.1 -p "$SMTP_PORT" "$@" 2>&1 |
+	    sed -n 's/.*250 2.0.0 Ok: queued as \([0-9A-F]*\).*/\1/p'
+}
+
+# rcpt_of FILE - the RCPT addresses a captured message came with
+rcpt_of() {
+	python3 -c 'import json,sys; print(" ".join(r.split(":",1)[1].split()[0].strip("<>") for r in json.load(open(sys.argv[1]))["rcpts"]))' "$1"
+}
+
+# the DSN catcher first: bounce_relay needs its port
+start_tc relay
+relay_pid=$TC_PID; RELAY_PORT=$TC_PORT
+odmrd_conf bounce_relay "127.0.0.1:$RELAY_PORT"
+odmrd_conf bounce_interval 1s
+odmrd_start || { not_ok "odmrd starts"; tap_done; }
+printf 'alicepw\n' | octl user add alice >/dev/null
+
+start_tc cust --reject bad@example.org --no-dsn
+cust_pid=$TC_PID
+octl domain add example.org --owner alice --etrn any \
+    --route "127.0.0.1:$TC_PORT" --tls none >/dev/null
+octl domain add exp.test --owner alice --etrn off --lifetime 2s >/dev/null
+
+# ---- 1. a customer's 550: a failure DSN for that recipient only -----------
+id1=$(send -f sender@remote.test -t good@example.org,bad@example.org \
+    --header "Subject: dsn one" --body "first message")
+check "queued the first message ($id1)" test -n "$id1"
+octl show "$id1" --raw >"$T/orig1.eml"
+# swaks cannot add RET=HDRS: a raw session does
+python3 - "$SMTP_PORT" <<'EOF' >"$T/ret.out"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+f = s.makefile("rb")
+def reply():
+    while True:
+        l = f.readline().decode()
+        if l[3:4] != "-":
+            return l.strip()
+reply()
+for c in ["EHLO dsn.test", "MAIL FROM:<hdrs@remote.test> RET=HDRS ENVID=env-42",
+          "RCPT TO:<bad@example.org> NOTIFY=FAILURE", "DATA"]:
+    s.sendall((c + "\r\n").encode()); reply()
+s.sendall(b"Subject: hdrs\r\n\r\nheaders only, please\r\n.\r\n")
+print(reply())
+s.sendall(b"QUIT\r\n"); reply()
+EOF
+id2=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' "$T/ret.out")
+check "queued the RET=HDRS message ($id2)" test -n "$id2"
+octl show "$id2" --raw >"$T/orig2.eml"
+id3=$(python3 - "$SMTP_PORT" <<'EOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+f = s.makefile("rb")
+def reply():
+    while True:
+        l = f.readline().decode()
+        if l[3:4] != "-":
+            return l.strip()
+reply()
+for c in ["EHLO dsn.test", "MAIL FROM:<never@remote.test>",
+          "RCPT TO:<bad@example.org> NOTIFY=NEVER",
+          "RCPT TO:<good@example.org> NOTIFY=SUCCESS", "DATA"]:
+    s.sendall((c + "\r\n").encode()); reply()
+s.sendall(b"Subject: never\r\n\r\nno DSN for the failure\r\n.\r\n")
+print(reply().split()[-1])
+s.sendall(b"QUIT\r\n"); reply()
+EOF
+)
+check "queued the NOTIFY=NEVER/SUCCESS message ($id3)" test -n "$id3"
+out=$(python3 "$ETC" 127.0.0.1 "$SMTP_PORT" "ETRN example.org")
+check "ETRN example.org starts ($out)" sh -c "echo '$out' | grep -q '^253 '"
+check "the flush ends" wait_log 'event=flush-end domain=example.org' 20
+check "three DSNs reach bounce_relay (two failures, one relayed)" \
+    wait_files "$T/relay" 3 20
+sleep 1
+n=$(ls "$T/relay"/*.eml 2>/dev/null | wc -l)
+check "exactly three DSNs, not one for NOTIFY=NEVER ($n)" test "$n" -eq 3
+for j in "$T/relay"/*.json; do
+	e=${j%.json}.eml
+	case "$(rcpt_of "$j")" in
+	sender@remote.test) D1=$e ;;
+	hdrs@remote.test) D2=$e ;;
+	never@remote.test) D3=$e ;;
+	esac
+done
+check "each DSN is sent from the null sender" \
+    sh -c "! grep -h '\"mail\"' '$T/relay'/*.json | grep -v 'FROM:<>'"
+check "failure DSN: structure, fields, full return (dsn-check.py)" \
+    dsncheck "$D1" --original "$T/orig1.eml" --kind failure \
+    --sender sender@remote.test --rcpts 1 --return full \
+    --field 0:Final-Recipient="rfc822; bad@example.org" \
+    --field 0:Action=failed --field 0:Status=5.1.1 \
+    --field msg:Reporting-MTA="dns; mx.odmr.test"
+check "failure DSN: the Diagnostic-Code is the customer's 550" \
+    grep -q '^Diagnostic-Code: smtp; 550 5.1.1' "$D1"
+check "failure DSN: the delivered recipient is not reported" \
+    sh -c "! grep -q 'good@example.org' '$D1' || ! grep -q 'Final-Recipient: rfc822; good@' '$D1'"
+check "RET=HDRS: headers only, ENVID kept (dsn-check.py)" \
+    dsncheck "$D2" --original "$T/orig2.eml" --kind failure \
+    --sender hdrs@remote.test --rcpts 1 --return headers --envid env-42
+check "NOTIFY=SUCCESS to a customer without DSN: a 'relayed' DSN" \
+    dsncheck "$D3" --kind success --sender never@remote.test \
+    --rcpts 1 --return headers --field 0:Action=relayed
+check "odmrd logged event=dsn-queued for the failures" \
+    sh -c "[ \$(grep -c 'event=dsn-queued id=.* kind=failure' '$(odmrd_log)') -eq 2 ]"
+check "the DSN domain is empty once the DSNs are delivered" \
+    test "$(queued dsn.odmr.invalid)" = 0
+
+# ---- 2. the null sender is never bounced ----------------------------------
+id4=$(send -f '<>' -t bad@example.org --header "Subject: from nobody")
+check "queued a message from <> ($id4)" test -n "$id4"
+before=$(ls "$T/relay"/*.eml | wc -l)
+python3 "$ETC" 127.0.0.1 "$SMTP_PORT" "ETRN example.org" >/dev/null
+check "the failure of a message from <> is logged as a lost DSN" \
+    wait_log "event=dsn-lost id=$id4" 20
+sleep 2
+after=$(ls "$T/relay"/*.eml | wc -l)
+check "no DSN was sent for the message from <> ($before -> $after)" \
+    test "$after" -eq "$before"
+
+# ---- 3. expiry after --lifetime -------------------------------------------
+id5=$(send -f late@remote.test -t user@exp.test --header "Subject: too late")
+check "queued a message for exp.test (--lifetime 2s) ($id5)" test -n "$id5"
+check "the bounce round expires it" wait_log "event=expired id=$id5 domain=exp.test" 15
+check "exp.test's queue is empty after expiry" test "$(queued exp.test)" = 0
+check "the expiry DSN reaches bounce_relay" wait_files "$T/relay" $((after + 1)) 15
+D5=$(grep -l 'late@remote.test' "$T/relay"/*.json | sed 's/json$/eml/')
+check "expiry DSN: status 4.4.7, full return (dsn-check.py)" \
+    dsncheck "$D5" --kind failure --sender late@remote.test \
+    --rcpts 1 --return full --field 0:Status=4.4.7 --field 0:Action=failed
+
+# ---- 4. DSNs wait while bounce_relay is down; odmrctl bounce --------------
+kill "$relay_pid"; wait "$relay_pid" 2>/dev/null; relay_pid=""
+octl domain set example.org --route "127.0.0.1:1" >/dev/null
+id6=$(send -f admin@remote.test -t good@example.org --header "Subject: returned")
+check "queued a message to bounce by hand ($id6)" test -n "$id6"
+out=$(octl bounce "$id6"); rc=$?
+check "odmrctl bounce: exit 0, DSN queued ($out)" \
+    sh -c "[ $rc -eq 0 ] && echo '$out' | grep -q 'DSN .* queued to <admin@remote.test>'"
+octl queue example.org >"$T/q6.out" 2>&1
+check "the bounced message left example.org's queue" \
+    sh -c "! grep -q '$id6' '$T/q6.out'"
+out=$(octl bounce "$id6" 2>&1); rc=$?
+check "odmrctl bounce of a message already gone: exit 1" test $rc -eq 1
+sleep 3
+n=$(queued dsn.odmr.invalid)
+check "the DSN waits in the DSN domain while bounce_relay is down ($n)" \
+    test "$n" -ge 1
+octl queue >"$T/queue.out"
+check "odmrctl queue lists the DSN domain" grep -q '^dsn.odmr.invalid' "$T/queue.out"
+out=$(swaks -s 127.0.0.1 -p "$SMTP_PORT" -f a@remote.test \
+    -t x@dsn.odmr.invalid 2>&1)
+check "mail to the DSN domain is refused with 550 5.7.1" \
+    sh -c "printf '%s' \"\$1\" | grep -q '550 5.7.1'" _ "$out"
+start_tc relay2
+relay_pid=$TC_PID
+odmrd_stop
+odmrd_conf bounce_relay "127.0.0.1:$TC_PORT"
+odmrd_conf postmaster "postmaster@isp.test"
+odmrd_start || not_ok "odmrd restarts"
+check "after the restart the waiting DSN is delivered" wait_files "$T/relay2" 1 20
+D6=$(grep -l 'admin@remote.test' "$T/relay2"/*.json | sed 's/json$/eml/')
+check "odmrctl bounce's DSN: 5.0.0, returned by the administrator" \
+    dsncheck "$D6" --kind failure --sender admin@remote.test \
+    --rcpts 1 --return full --field 0:Status=5.0.0 \
+    --text "returned by the administrator"
+
+# ---- 5. a double bounce reaches the postmaster ----------------------------
+octl domain set example.org --route "127.0.0.1:$(cat "$T/cust.port")" >/dev/null
+id7=$(send -f '<>' -t bad@example.org --header "Subject: bounce of a bounce")
+python3 "$ETC" 127.0.0.1 "$SMTP_PORT" "ETRN example.org" >/dev/null
+check "the failed message from <> makes a double bounce" \
+    wait_log "event=dsn-queued id=$id7 .*to=<postmaster@isp.test> double_bounce=yes" 20
+check "the double bounce reaches bounce_relay" wait_files "$T/relay2" 2 20
+check "the double bounce goes to the postmaster" \
+    sh -c "grep -l 'postmaster@isp.test' '$T/relay2'/*.json | grep -q ."
+
+odmrd_stop; rc=$?
+check "odmrd stops cleanly (exit $rc)" test $rc -eq 0
+check "no sanitizer report in odmrd's log" \
+    sh -c "! grep -q 'ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer' '$(odmrd_log)'"
+tap_done
