@@ -18,11 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "compat.h"
 #include "log.h"
+#include "loop.h"
 #include "tls.h"
+#include "work.h"
 #include "xmalloc.h"
 
 #include "odmr_bounce.h"
@@ -33,6 +36,24 @@
 #define ODMR_FLUSH_CLAIM_TTL	(2 * 60 * 60)	/* seconds; a dead holder
 						   is noticed sooner */
 #define ODMR_FLUSH_CLIENT_PORT	25
+#define ODMR_FLUSH_RETRY_TICK	(5 * 1000)	/* ms between --retry scans */
+#define ODMR_FLUSH_BACKOFF_MAX	16	/* failures stretch --retry this far */
+
+/* --retry: when a domain may be tried next, and how often it failed */
+struct odmr_flush_retry {
+	char		 domain[DNAME_MAX + 1];
+	uint64_t	 next;		/* unix time */
+	unsigned	 factor;	/* 1, 2, 4 ... ODMR_FLUSH_BACKOFF_MAX */
+	int		 seen;		/* in the last scan */
+};
+
+/* one domain the scan found due */
+struct odmr_flush_due {
+	char		 domain[DNAME_MAX + 1];
+	char		*route;
+	enum tls_mode	 tls;
+	uint64_t	 retry;
+};
 
 struct odmr_flush_job {
 	struct odmr_flush *fl;
@@ -42,6 +63,7 @@ struct odmr_flush_job {
 	char		 id[ODMR_FLUSH_ID_MAX];
 	char		 trigger[16];
 	char		 asked_by[ODMR_FLUSH_ID_MAX];
+	uint64_t	 retry;		/* the domain's --retry, for backoff */
 	struct turn_flush *flush;	/* NULL while waiting */
 	struct odmr_flush_job *prev, *next;
 };
@@ -51,18 +73,154 @@ struct odmr_flush {
 	struct odmr_flush_job *running, *waiting, *waiting_tail;
 	size_t		 nrunning, nwaiting;
 	int		 shutdown;
+	/* --retry */
+	struct loop_timer *retry_timer;
+	int		 retry_scanning;
+	struct odmr_flush_retry *retries;
+	size_t		 nretries;
+	struct odmr_flush_due *due;	/* the scan's answer */
+	size_t		 ndue;
 };
 
 static void odmr_flush_start_job(struct odmr_flush *, struct odmr_flush_job *);
 
-/* odmr_flush_new - no flush yet */
+static void odmr_flush_retry_scan(void *);
+static struct odmr_flush_job *odmr_flush_find(const struct odmr_flush *,
+    const char *);
+
+/* odmr_flush_new - no flush yet; the --retry scan starts */
 struct odmr_flush *
 odmr_flush_new(struct odmrd *d)
 {
 	struct odmr_flush *fl = xcalloc(1, sizeof(*fl));
 
 	fl->d = d;
+	fl->retry_timer = loop_timer_new(odmr_flush_retry_scan, fl);
+	loop_timer_add(fl->retry_timer, ODMR_FLUSH_RETRY_TICK);
 	return fl;
+}
+
+/* odmr_flush_retry_find - the backoff entry of a domain, made if need be */
+static struct odmr_flush_retry *
+odmr_flush_retry_find(struct odmr_flush *fl, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < fl->nretries; i++)
+		if (strcmp(fl->retries[i].domain, domain) == 0)
+			return &fl->retries[i];
+	fl->retries = xreallocarray(fl->retries, fl->nretries + 1,
+	    sizeof(*fl->retries));
+	memset(&fl->retries[fl->nretries], 0, sizeof(fl->retries[0]));
+	(void)strlcpy(fl->retries[fl->nretries].domain, domain, DNAME_MAX + 1);
+	fl->retries[fl->nretries].factor = 1;
+	return &fl->retries[fl->nretries++];
+}
+
+/* odmr_flush_retry_list_fn - a domain with --retry and mail, not claimed */
+static int
+odmr_flush_retry_list_fn(const struct queue_domain *dom, void *arg)
+{
+	struct odmr_flush *fl = arg;
+	struct odmr_flush_due *u;
+
+	if (dom->retry == 0 || dom->messages == 0 ||
+	    dom->claim_holder != NULL || dom->route == NULL ||
+	    strcmp(dom->route, "client") == 0)
+		return 0;
+	fl->due = xreallocarray(fl->due, fl->ndue + 1, sizeof(*fl->due));
+	u = &fl->due[fl->ndue++];
+	(void)strlcpy(u->domain, dom->name, sizeof(u->domain));
+	u->route = xstrdup(dom->route);
+	/* queue_tls and tls_mode list the same policies in one order */
+	u->tls = (enum tls_mode)dom->tls;
+	u->retry = dom->retry;
+	return 0;
+}
+
+/* odmr_flush_retry_run - on the deliver pool: the domains to look at */
+static void
+odmr_flush_retry_run(void *arg)
+{
+	struct odmr_flush *fl = arg;
+	struct queue_error err;
+
+	if (queue_domain_list(fl->d->queue, odmr_flush_retry_list_fn, fl,
+	    &err) != QUEUE_OK)
+		log_warnx("event=store-error op=retry-scan reason=\"%s\"",
+		    err.text);
+}
+
+/* odmr_flush_retry_done - on the loop: start the flushes that are due */
+static void
+odmr_flush_retry_done(void *arg)
+{
+	struct odmr_flush *fl = arg;
+	struct odmr_flush_req req;
+	struct odmr_flush_retry *r;
+	uint64_t now = (uint64_t)time(NULL);
+	size_t i;
+
+	fl->retry_scanning = 0;
+	for (i = 0; i < fl->ndue; i++) {
+		r = odmr_flush_retry_find(fl, fl->due[i].domain);
+		if (r->next == 0)
+			r->next = now;	/* first seen: due now */
+		if (!fl->shutdown && now >= r->next &&
+		    odmr_flush_find(fl, fl->due[i].domain) == NULL) {
+			memset(&req, 0, sizeof(req));
+			req.domain = fl->due[i].domain;
+			req.route = fl->due[i].route;
+			req.tls = fl->due[i].tls;
+			req.trigger = "retry";
+			req.retry = fl->due[i].retry;
+			/* the next try is set when this one ends */
+			r->next = now + fl->due[i].retry;
+			(void)odmr_flush_request(fl, &req);
+		}
+		free(fl->due[i].route);
+	}
+	free(fl->due);
+	fl->due = NULL;
+	fl->ndue = 0;
+	if (!fl->shutdown)
+		loop_timer_add(fl->retry_timer, ODMR_FLUSH_RETRY_TICK);
+	else
+		odmrd_flush_idle(fl->d);
+}
+
+/* odmr_flush_retry_scan - timer: which --retry domains are due */
+static void
+odmr_flush_retry_scan(void *arg)
+{
+	struct odmr_flush *fl = arg;
+
+	if (fl->shutdown || fl->retry_scanning)
+		return;
+	fl->retry_scanning = 1;
+	work_submit(fl->d->deliver_pool, odmr_flush_retry_run,
+	    odmr_flush_retry_done, fl);
+}
+
+/* odmr_flush_retry_note - a flush ended: when to try the domain again */
+static void
+odmr_flush_retry_note(struct odmr_flush *fl, const struct odmr_flush_job *j,
+    const struct turn_flush_result *r)
+{
+	struct odmr_flush_retry *e;
+
+	if (j->retry == 0)
+		return;
+	e = odmr_flush_retry_find(fl, j->domain);
+	if (r->status == TURN_FLUSH_DONE)
+		e->factor = 1;
+	else if (e->factor < ODMR_FLUSH_BACKOFF_MAX)
+		e->factor *= 2;	/* a site that is down: back off */
+	e->next = (uint64_t)time(NULL) + j->retry * e->factor;
+	if (e->factor > 1)
+		log_info("session=%s event=retry-backoff domain=%s"
+		    " next_in=%llus", j->id, j->domain,
+		    (unsigned long long)(j->retry * e->factor));
 }
 
 /* odmr_flush_find - a running or waiting job for the domain */
@@ -122,6 +280,7 @@ odmr_flush_done(void *arg, const struct turn_flush_result *r)
 	 * queued DSNs: deliver them soon */
 	if (r->turn.rcpt_failed > 0)
 		odmr_bounce_kick(fl->d->bounce);
+	odmr_flush_retry_note(fl, j, r);
 	j->flush = NULL;
 	odmr_flush_unlink_running(fl, j);
 	free(j);
@@ -222,6 +381,7 @@ odmr_flush_request(struct odmr_flush *fl, const struct odmr_flush_req *req)
 		return ODMR_FLUSH_BAD;
 	}
 	j->tls = req->tls;
+	j->retry = req->retry;
 	(void)strlcpy(j->trigger, req->trigger, sizeof(j->trigger));
 	(void)strlcpy(j->asked_by, req->session_id != NULL ?
 	    req->session_id : "-", sizeof(j->asked_by));
@@ -265,6 +425,7 @@ odmr_flush_shutdown(struct odmr_flush *fl)
 	struct odmr_flush_job *j;
 
 	fl->shutdown = 1;
+	loop_timer_del(fl->retry_timer);
 	odmr_flush_drop_waiting(fl);
 	for (j = fl->running; j != NULL; j = j->next)
 		turn_flush_stop(j->flush);
@@ -278,6 +439,7 @@ odmr_flush_abort(struct odmr_flush *fl)
 	struct turn_flush *f;
 
 	fl->shutdown = 1;
+	loop_timer_del(fl->retry_timer);
 	odmr_flush_drop_waiting(fl);
 	for (j = fl->running; j != NULL; j = j->next) {
 		f = j->flush;
@@ -289,7 +451,7 @@ odmr_flush_abort(struct odmr_flush *fl)
 size_t
 odmr_flush_count(const struct odmr_flush *fl)
 {
-	return fl != NULL ? fl->nrunning : 0;
+	return fl != NULL ? fl->nrunning + (size_t)fl->retry_scanning : 0;
 }
 
 /* odmr_flush_free - after the loop ended: nothing may run any more */
@@ -304,5 +466,7 @@ odmr_flush_free(struct odmr_flush **flp)
 	odmr_flush_drop_waiting(fl);
 	if (fl->nrunning > 0)
 		log_warnx("event=flush-leak running=%zu", fl->nrunning);
+	loop_timer_free(&fl->retry_timer);
+	free(fl->retries);
 	free(fl);
 }

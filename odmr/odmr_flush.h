@@ -33,6 +33,7 @@
 #define ODMR_ODMR_FLUSH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dname.h"
 #include "tls.h"
@@ -56,7 +57,8 @@ struct odmr_flush_req {
 	const char	*route;		/* the domain's --route */
 	enum tls_mode	 tls;		/* the domain's --tls */
 	const char	*client_addr;	/* for route "client" */
-	const char	*trigger;	/* "etrn", for logs */
+	const char	*trigger;	/* "etrn", "retry", for logs */
+	uint64_t	 retry;		/* --retry: backoff after failures */
 	const char	*session_id;	/* the session that asked */
 };
 

@@ -55,12 +55,12 @@ static const struct odmrctl_cmd odmrctl_cmds[] = {
 	    "DOMAIN --owner USER[,USER...] [--subdomains] "
 	    "[--etrn off|any|owner] [--route HOST[:PORT][,...]|mx|client] "
 	    "[--tls none|may|encrypt|verify] [--max-messages N] "
-	    "[--max-bytes SIZE] [--lifetime DURATION]",
+	    "[--max-bytes SIZE] [--lifetime DURATION] [--retry DURATION]",
 	    "create a customer domain", ODMRCTL_F_CREATE },
 	{ "domain", "set", odmrctl_domain_set,
 	    "DOMAIN [--owner USER[,USER...]] [--subdomains|--no-subdomains] "
 	    "[--etrn ...] [--route ...] [--tls ...] [--max-messages N] "
-	    "[--max-bytes SIZE] [--lifetime DURATION]",
+	    "[--max-bytes SIZE] [--lifetime DURATION] [--retry DURATION|off]",
 	    "change a customer domain's settings", 0 },
 	{ "domain", "del", odmrctl_domain_del, "DOMAIN [--force]",
 	    "remove a customer domain (--force: with its mail)", 0 },

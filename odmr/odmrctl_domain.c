@@ -58,6 +58,7 @@ enum {
 	DOMAIN_OPT_MAX_MESSAGES,
 	DOMAIN_OPT_MAX_BYTES,
 	DOMAIN_OPT_LIFETIME,
+	DOMAIN_OPT_RETRY,
 	DOMAIN_OPT_FORCE,
 };
 
@@ -70,6 +71,7 @@ enum {
 #define DOMAIN_SET_MAX_MESSAGES	0x020
 #define DOMAIN_SET_MAX_BYTES	0x040
 #define DOMAIN_SET_LIFETIME	0x080
+#define DOMAIN_SET_RETRY	0x100
 
 static const struct odmrctl_opt odmrctl_domain_add_opts[] = {
 	{ "--owner", 1, DOMAIN_OPT_OWNER },
@@ -80,6 +82,7 @@ static const struct odmrctl_opt odmrctl_domain_add_opts[] = {
 	{ "--max-messages", 1, DOMAIN_OPT_MAX_MESSAGES },
 	{ "--max-bytes", 1, DOMAIN_OPT_MAX_BYTES },
 	{ "--lifetime", 1, DOMAIN_OPT_LIFETIME },
+	{ "--retry", 1, DOMAIN_OPT_RETRY },
 	{ NULL, 0, 0 },
 };
 
@@ -93,6 +96,7 @@ static const struct odmrctl_opt odmrctl_domain_set_opts[] = {
 	{ "--max-messages", 1, DOMAIN_OPT_MAX_MESSAGES },
 	{ "--max-bytes", 1, DOMAIN_OPT_MAX_BYTES },
 	{ "--lifetime", 1, DOMAIN_OPT_LIFETIME },
+	{ "--retry", 1, DOMAIN_OPT_RETRY },
 	{ NULL, 0, 0 },
 };
 
@@ -116,6 +120,7 @@ struct odmrctl_domain_edit {
 	uint64_t	 max_messages;
 	uint64_t	 max_bytes;
 	uint64_t	 lifetime;
+	uint64_t	 retry;
 	int		 conflict;	/* set: route client without etrn owner */
 	enum queue_etrn	 conflict_etrn;
 };
@@ -362,6 +367,14 @@ odmrctl_domain_number(struct odmrctl *ctl, int id, const char *val,
 			    "--lifetime: %s", val, why);
 		e->set |= DOMAIN_SET_LIFETIME;
 		break;
+	case DOMAIN_OPT_RETRY:
+		if (strcmp(val, "off") == 0)
+			e->retry = 0;
+		else if (units_parse_duration(val, &e->retry, &why) < 0)
+			return odmrctl_usage_err(ctl, "bad duration '%s' for "
+			    "--retry: %s (or \"off\")", val, why);
+		e->set |= DOMAIN_SET_RETRY;
+		break;
 	}
 	return 0;
 }
@@ -503,6 +516,7 @@ odmrctl_domain_add(struct odmrctl *ctl, int argc, char **argv)
 	d.max_messages = e.max_messages;
 	d.max_bytes = e.max_bytes;
 	d.lifetime = e.lifetime;
+	d.retry = e.retry;
 	st = queue_domain_add(ctl->q, &d, &qerr);
 	odmrctl_domain_edit_clear(&e);
 	if (st == QUEUE_EXISTS) {
@@ -562,6 +576,8 @@ odmrctl_domain_apply(struct queue_domain *d, void *arg)
 		d->max_bytes = e->max_bytes;
 	if (e->set & DOMAIN_SET_LIFETIME)
 		d->lifetime = e->lifetime;
+	if (e->set & DOMAIN_SET_RETRY)
+		d->retry = e->retry;
 }
 
 /* odmrctl_domain_set - "domain set": change some settings of a domain */
@@ -762,6 +778,10 @@ odmrctl_domain_show_human(struct odmrctl *ctl, const struct queue_domain *d,
 	units_fmt_duration(life, v, sizeof(v));
 	odmrctl_out_kv(out, "lifetime", "%s%s", v,
 	    d->lifetime ? "" : " (queue_lifetime)");
+	if (d->retry != 0)
+		units_fmt_duration(d->retry, v, sizeof(v));
+	odmrctl_out_kv(out, "retry", "%s", d->retry != 0 ? v :
+	    "off (only ETRN or odmrctl flush)");
 	odmrctl_out_time(ctl->now, d->created, "-", v, sizeof(v));
 	odmrctl_out_kv(out, "created", "%s", v);
 	odmrctl_out_kv(out, "messages", "%llu",

@@ -366,6 +366,7 @@ odmrctl_out_json_domain(struct odmrctl *ctl, struct json *j,
 	json_kv_uint(j, "max_messages", d->max_messages);
 	json_kv_uint(j, "max_bytes", d->max_bytes);
 	json_kv_uint(j, "lifetime", d->lifetime);
+	json_kv_uint(j, "retry", d->retry);
 	json_kv_uint(j, "effective_lifetime",
 	    d->lifetime ? d->lifetime : odmrctl_default_lifetime(ctl));
 	odmrctl_out_json_time(j, "created", d->created);

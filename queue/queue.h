@@ -143,6 +143,8 @@ struct queue_domain {
 	uint64_t	 max_messages;	/* 0 = unlimited */
 	uint64_t	 max_bytes;	/* 0 = unlimited */
 	uint64_t	 lifetime;	/* seconds, 0 = the store default */
+	uint64_t	 retry;		/* seconds: --retry, 0 = only when
+					   triggered (ETRN, odmrctl flush) */
 	/* maintained by the store; ignored on add/update */
 	uint64_t	 created;
 	uint64_t	 messages;	/* messages with a live recipient here */

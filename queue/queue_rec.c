@@ -2,7 +2,7 @@
  * NAME
  *	queue_rec 3 - on-disk record encoding for the store
  * DESCRIPTION
- *	See queue_rec.h. Version 1 layouts, all integers big-endian:
+ *	See queue_rec.h. The layouts, all integers big-endian:
  *
  *	message: u8 version, u64 qid, u64 arrival, u64 size, u8 ret,
  *	    u8 body, u8 smtputf8, str sender, str envid, str client_addr,
@@ -14,7 +14,8 @@
  *	    subdomains, u8 etrn, str route, u8 tls, u64 max_messages, u64
  *	    max_bytes, u64 lifetime, u64 created, u64 messages, u64 bytes,
  *	    u64 last_pickup, str claim_holder, u64 claim_pid, u64
- *	    claim_expiry.
+ *	    claim_expiry, and since domain version 2, u64 retry. Version
+ *	    1 domain records (before --retry) are read with retry 0.
  *
  *	Decoders reject unknown versions, out-of-range enums, missing
  *	mandatory strings and trailing bytes.
@@ -176,6 +177,7 @@ queue_rec_dom_encode(struct buf *b, const struct queue_domain *d)
 	pack_str(b, d->claim_holder);
 	pack_u64(b, d->claim_pid);
 	pack_u64(b, d->claim_expiry);
+	pack_u64(b, d->retry);
 }
 
 /* queue_rec_dom_decode - parse and validate a domain record */
@@ -184,12 +186,13 @@ queue_rec_dom_decode(const void *p, size_t n, struct queue_domain *d)
 {
 	struct unpack u;
 	uint32_t nown, i;
-	uint8_t v;
+	uint8_t v, version;
 	char *name;
 
 	memset(d, 0, sizeof(*d));
 	unpack_init(&u, p, n);
-	if (unpack_u8(&u) != QUEUE_REC_DOM_VERSION)
+	version = unpack_u8(&u);
+	if (version != 1 && version != QUEUE_REC_DOM_VERSION)
 		return -1;
 	name = unpack_str(&u);
 	if (name == NULL || name[0] == '\0' ||
@@ -226,6 +229,8 @@ queue_rec_dom_decode(const void *p, size_t n, struct queue_domain *d)
 	d->claim_holder = unpack_str(&u);
 	d->claim_pid = unpack_u64(&u);
 	d->claim_expiry = unpack_u64(&u);
+	if (version >= 2)
+		d->retry = unpack_u64(&u);
 	if (u.error || u.left != 0)
 		goto bad;
 	return 0;

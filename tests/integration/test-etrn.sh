@@ -442,6 +442,26 @@ check "--tls encrypt: nothing sent in plaintext" \
 n=$(octl queue enc.test | grep -c 'TLS is required')
 check "--tls encrypt: the reason is on each queued message ($n)" test "$n" -eq 2
 
+# ---- 9b. --retry: the node tries on its own, and backs off ----------------
+octl domain add retry.test --owner alice --etrn off \
+    --route "127.0.0.1:$SINK_PORT" --tls none --retry 2s >/dev/null
+octl domain add retrydead.test --owner alice --etrn off \
+    --route "127.0.0.1:$DEAD_PORT" --tls none --retry 1s >/dev/null
+out=$(octl domain show retry.test | grep '^retry')
+check "domain show says retry 2s ($out)" sh -c "echo '$out' | grep -q '2s'"
+send retry.test 2
+send retrydead.test 1
+check "--retry: retry.test is delivered without any ETRN" wait_empty retry.test 30
+check "--retry: the flush was started by the retry scan" \
+    grep -q 'event=flush-run domain=retry.test trigger=retry' "$(odmrd_log)"
+check "--retry: a dead route backs off" \
+    wait_log 'event=retry-backoff domain=retrydead.test next_in=2s' 30
+check "--retry: the dead route's message stays queued" \
+    test "$(queued retrydead.test)" = 1
+octl domain set retrydead.test --retry off >/dev/null
+out=$(octl domain show retrydead.test | grep '^retry')
+check "domain set --retry off ($out)" sh -c "echo '$out' | grep -q 'off'"
+
 # ---- 10. the end -----------------------------------------------------------
 odmrd_stop; rc=$?
 check "odmrd stops cleanly (exit $rc)" test $rc -eq 0
