@@ -20,6 +20,12 @@
  *	  then those recipients are recorded failed. The scan reads only
  *	  what expired, whatever the size of the store. A domain being
  *	  delivered is left for the next round;
+ *	- delay: with delay_warning set, each customer domain's queue is
+ *	  walked in arrival order up to the first message younger than
+ *	  delay_warning; an older message not yet reported gets a delay
+ *	  DSN (RFC 3464 "delayed", 4.4.1, Will-Retry-Until its expiry)
+ *	  as NOTIFY allows, and is marked (QUEUE_OUTCOME_WARNED) so that
+ *	  it is reported once;
  *	- list: the DSN domain (turn_bounce(3)) is walked for the
  *	  destinations of its queued DSNs;
  *	- deliver: with bounce_relay set, one turn_flush(3) to it delivers
@@ -32,7 +38,8 @@
  *	progress QUIT after its message; odmr_bounce_busy() tells whether
  *	a round still runs.
  * DIAGNOSTICS
- *	event=expired (id, domain, rcpts), event=dsn-queued, event=dsn-lost,
+ *	event=expired (id, domain, rcpts), event=delayed, event=dsn-queued,
+ *	event=dsn-lost,
  *	event=bounce-round (expired, destinations); the deliveries log as
  *	turn_flush(3) does.
  * SEE ALSO
@@ -81,6 +88,14 @@ static const char *const odmr_bounce_state_names[ODMR_BOUNCE_STATE_COUNT] = {
 struct odmr_bounce_expired {
 	uint64_t	 qid;
 	char		 domain[DNAME_MAX + 1];
+	uint64_t	 lifetime;	/* delay: the domain's */
+	uint64_t	 arrival;
+};
+
+/* a customer domain, for the delay scan */
+struct odmr_bounce_dom {
+	char		 name[DNAME_MAX + 1];
+	uint64_t	 lifetime;
 };
 
 struct odmr_bounce {
@@ -97,6 +112,14 @@ struct odmr_bounce {
 	char		*hostname;
 	struct odmr_bounce_expired *exp;
 	size_t		 nexp;
+	uint64_t	 delay_warning;	/* 0: off */
+	struct odmr_bounce_dom *doms;
+	size_t		 ndoms;
+	struct odmr_bounce_expired *late;	/* due a delay DSN */
+	size_t		 nlate;
+	const char	*walking;	/* the domain the delay walk reads */
+	uint64_t	 walking_life;
+	unsigned	 warned;
 	unsigned	 expired;	/* messages given a failure */
 	unsigned	 dsn_queued;
 	unsigned	 dsn_lost;
@@ -249,6 +272,137 @@ out:
 	queue_msg_free(&m);
 }
 
+/* odmr_bounce_dom_fn - the customer domains (not the DSN domain) */
+static int
+odmr_bounce_dom_fn(const struct queue_domain *dom, void *arg)
+{
+	struct odmr_bounce *b = arg;
+
+	if (turn_bounce_is_dsn_domain(dom->name) || dom->messages == 0 ||
+	    dom->claim_holder != NULL)
+		return 0;
+	b->doms = xreallocarray(b->doms, b->ndoms + 1, sizeof(*b->doms));
+	(void)strlcpy(b->doms[b->ndoms].name, dom->name, DNAME_MAX + 1);
+	b->doms[b->ndoms].lifetime = dom->lifetime != 0 ? dom->lifetime :
+	    b->lifetime;
+	b->ndoms++;
+	return 0;
+}
+
+/* odmr_bounce_late_fn - walk in arrival order; stop at the young ones */
+static int
+odmr_bounce_late_fn(const struct queue_msg *m, void *arg)
+{
+	struct odmr_bounce *b = arg;
+	struct odmr_bounce_expired *e;
+
+	if (m->arrival + b->delay_warning > b->now)
+		return 1;	/* younger from here on: the walk ends */
+	if (m->delay_warned != 0 || m->sender[0] == '\0' ||
+	    m->arrival + b->walking_life <= b->now)
+		return 0;	/* told already, <>, or expiring anyway */
+	if (b->nlate >= ODMR_BOUNCE_EXPIRE_MAX)
+		return 1;
+	b->late = xreallocarray(b->late, b->nlate + 1, sizeof(*b->late));
+	e = &b->late[b->nlate++];
+	e->qid = m->qid;
+	(void)strlcpy(e->domain, b->walking, sizeof(e->domain));
+	e->lifetime = b->walking_life;
+	e->arrival = m->arrival;
+	return 0;
+}
+
+/* odmr_bounce_warn_one - a delay DSN for one message, then "warned" */
+static void
+odmr_bounce_warn_one(struct odmr_bounce *b, const struct odmr_bounce_expired *e)
+{
+	struct queue *q = b->d->queue;
+	struct queue_msg *m = NULL;
+	struct turn_bounce_rcpt *br;
+	struct queue_outcome o;
+	struct turn_bounce tb;
+	struct queue_error err;
+	char why[256];
+	size_t i, n = 0;
+
+	if (queue_get(q, e->qid, &m, &err) != QUEUE_OK)
+		return;
+	br = xcalloc(m->nrcpt, sizeof(*br));
+	memset(&o, 0, sizeof(o));
+	for (i = 0; i < m->nrcpt; i++) {
+		const struct queue_rcpt *r = &m->rcpt[i];
+
+		if (strcmp(r->domain, e->domain) != 0 ||
+		    r->state != QUEUE_RCPT_QUEUED)
+			continue;
+		br[n].index = r->index;
+		br[n].status = "4.4.1";	/* RFC 3463: no answer yet */
+		br[n].diagnostic = r->last_error != NULL ? r->last_error :
+		    "4.4.1 waiting for the customer site to collect its mail";
+		o.rcpt_index = r->index;
+		n++;
+	}
+	if (n > 0) {
+		memset(&tb, 0, sizeof(tb));
+		tb.queue = q;
+		tb.reporting_mta = b->hostname;
+		tb.postmaster = NULL;	/* no delay reports about <> */
+		tb.qid = m->qid;
+		tb.kind = TURN_DSN_DELAY;
+		tb.rcpts = br;
+		tb.nrcpt = n;
+		tb.now = b->now;
+		tb.expires = e->arrival + e->lifetime;
+		if (turn_bounce_queue(&tb, why, sizeof(why)) ==
+		    TURN_BOUNCE_ERROR) {
+			odmr_bounce_note(b, "event=dsn-error id=%s kind=delay"
+			    " reason=\"%s\"", m->id, why);
+			goto out;
+		}
+		/* queued, or not wanted (NOTIFY): either way, once only */
+		o.qid = m->qid;
+		o.kind = QUEUE_OUTCOME_WARNED;
+		if (queue_record(q, &o, 1, &err) == QUEUE_OK) {
+			b->warned++;
+			odmr_bounce_note(b, "event=delayed id=%s domain=%s"
+			    " rcpts=%zu dsn=%s", m->id, e->domain, n,
+			    tb.dsn_qid != 0 ? "queued" : "none");
+		}
+	}
+out:
+	free(br);
+	queue_msg_free(&m);
+}
+
+/* odmr_bounce_delay_scan - on the pool: delay DSNs (delay_warning) */
+static void
+odmr_bounce_delay_scan(struct odmr_bounce *b)
+{
+	struct queue *q = b->d->queue;
+	struct queue_error err;
+	size_t i;
+
+	if (b->delay_warning == 0 ||
+	    queue_domain_list(q, odmr_bounce_dom_fn, b, &err) != QUEUE_OK)
+		return;
+	/* each walk goes in arrival order and stops at the first message
+	 * younger than delay_warning: it reads only the old mail */
+	for (i = 0; i < b->ndoms && b->nlate < ODMR_BOUNCE_EXPIRE_MAX; i++) {
+		b->walking = b->doms[i].name;
+		b->walking_life = b->doms[i].lifetime;
+		(void)queue_walk(q, b->doms[i].name, QUEUE_WALK_DELIVERABLE,
+		    odmr_bounce_late_fn, b, &err);
+	}
+	for (i = 0; i < b->nlate; i++)
+		odmr_bounce_warn_one(b, &b->late[i]);
+	free(b->late);
+	b->late = NULL;
+	b->nlate = 0;
+	free(b->doms);
+	b->doms = NULL;
+	b->ndoms = 0;
+}
+
 /* odmr_bounce_dest_fn - the destination domains of queued DSNs */
 static int
 odmr_bounce_dest_fn(const struct queue_msg *m, void *arg)
@@ -285,6 +439,7 @@ odmr_bounce_scan_run(void *arg)
 	    odmr_bounce_expire_fn, b, &b->err);
 	for (i = 0; i < b->nexp; i++)
 		odmr_bounce_expire_one(b, &b->exp[i]);
+	odmr_bounce_delay_scan(b);
 	if (b->status == QUEUE_OK)
 		b->status = queue_walk(q, TURN_BOUNCE_DOMAIN,
 		    QUEUE_WALK_DELIVERABLE, odmr_bounce_dest_fn, b, &b->err);
@@ -370,10 +525,11 @@ odmr_bounce_scan_done(void *arg)
 	if (b->status != QUEUE_OK)
 		log_warnx("session=%s event=store-error op=bounce-round"
 		    " reason=\"%s\"", b->id, b->err.text);
-	if (b->expired > 0 || b->any_dsn)
+	if (b->expired > 0 || b->warned > 0 || b->any_dsn)
 		log_info("session=%s event=bounce-round expired=%u"
-		    " dsn_queued=%u dsn_lost=%u destinations=%zu", b->id,
-		    b->expired, b->dsn_queued, b->dsn_lost, b->ndests);
+		    " delayed=%u dsn_queued=%u dsn_lost=%u destinations=%zu",
+		    b->id, b->expired, b->warned, b->dsn_queued, b->dsn_lost,
+		    b->ndests);
 	free(b->exp);
 	b->exp = NULL;
 	b->nexp = 0;
@@ -393,6 +549,8 @@ odmr_bounce_round(void *arg)
 	odmrd_session_id(b->d, b->id, sizeof(b->id));
 	b->now = (uint64_t)time(NULL);
 	b->lifetime = c->queue_lifetime;
+	b->delay_warning = c->delay_warning;
+	b->warned = 0;
 	free(b->postmaster);
 	free(b->hostname);
 	b->postmaster = xstrdup(c->postmaster);

@@ -378,7 +378,7 @@ queue_record(struct queue *q, const struct queue_outcome *o, size_t n,
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (o[i].kind > QUEUE_OUTCOME_FAILED) {
+		if (o[i].kind > QUEUE_OUTCOME_WARNED) {
 			queue_error_set(err, "bad outcome kind");
 			return QUEUE_INVALID;
 		}

@@ -111,6 +111,7 @@ struct queue_msg {
 	int		 smtputf8;
 	uint64_t	 size;		/* body octets, set by the store */
 	uint64_t	 arrival;	/* unix time, set by the store */
+	uint64_t	 delay_warned;	/* when a delay DSN was queued, 0 */
 	char		*client_addr;
 	char		*helo;
 	char		*auth_id;	/* SASL identity, or NULL */
@@ -161,6 +162,9 @@ enum queue_outcome_kind {
 	QUEUE_OUTCOME_DELIVERED,	/* next hop said 2xx */
 	QUEUE_OUTCOME_DEFERRED,		/* 4xx or no answer: stays queued */
 	QUEUE_OUTCOME_FAILED,		/* 5xx: leaves the queue */
+	QUEUE_OUTCOME_WARNED,		/* a delay DSN went out for the
+					   message: sets delay_warned, no
+					   recipient changes */
 };
 
 struct queue_outcome {

@@ -1047,6 +1047,14 @@ bdb_record_txn(struct bdb *b, DB_TXN *t, void *arg)
 			r = &m.rcpt[o->rcpt_index];
 			if (!queue_rcpt_live(r->state))
 				continue;	/* recorded twice: idempotent */
+			if (o->kind == QUEUE_OUTCOME_WARNED) {
+				if (m.delay_warned == 0) {
+					m.delay_warned = now;
+					changed = 1;
+					a->changed++;
+				}
+				continue;	/* no attempt was made */
+			}
 			r->attempts++;
 			r->last_attempt = now;
 			if (o->text) {
@@ -1066,6 +1074,8 @@ bdb_record_txn(struct bdb *b, DB_TXN *t, void *arg)
 				break;
 			case QUEUE_OUTCOME_DEFERRED:
 				w.d.deferred++;
+				break;
+			case QUEUE_OUTCOME_WARNED:
 				break;
 			}
 			changed = 1;

@@ -8,7 +8,8 @@
  *	    u8 body, u8 smtputf8, str sender, str envid, str client_addr,
  *	    str helo, str auth_id, u32 nrcpt, then per recipient: str addr,
  *	    str orcpt, u8 notify, str domain, u8 state, u32 attempts,
- *	    u64 last_attempt, str last_error.
+ *	    u64 last_attempt, str last_error; since message version 2,
+ *	    then u64 delay_warned (version 1 reads as 0).
  *
  *	domain: u8 version, str name, u32 nowners, str owner..., u8
  *	    subdomains, u8 etrn, str route, u8 tls, u64 max_messages, u64
@@ -62,6 +63,7 @@ queue_rec_msg_encode(struct buf *b, const struct queue_msg *m)
 		pack_u64(b, r->last_attempt);
 		pack_str(b, r->last_error);
 	}
+	pack_u64(b, m->delay_warned);
 }
 
 /* queue_msg_clear - free everything a decoded message owns */
@@ -90,11 +92,12 @@ queue_rec_msg_decode(const void *p, size_t n, struct queue_msg *m)
 {
 	struct unpack u;
 	uint32_t nrcpt, i;
-	uint8_t v;
+	uint8_t v, version;
 
 	memset(m, 0, sizeof(*m));
 	unpack_init(&u, p, n);
-	if (unpack_u8(&u) != QUEUE_REC_MSG_VERSION)
+	version = unpack_u8(&u);
+	if (version != 1 && version != QUEUE_REC_MSG_VERSION)
 		return -1;
 	m->qid = unpack_u64(&u);
 	m->arrival = unpack_u64(&u);
@@ -143,6 +146,8 @@ queue_rec_msg_decode(const void *p, size_t n, struct queue_msg *m)
 		if (r->addr == NULL)
 			u.error = 1;
 	}
+	if (version >= 2)
+		m->delay_warned = unpack_u64(&u);
 	if (u.error || u.left != 0)
 		goto bad;
 	queue_id_format(m->qid, m->id);

@@ -14,7 +14,7 @@
 #include "buf.h"
 #include "queue.h"
 
-#define QUEUE_REC_MSG_VERSION	1
+#define QUEUE_REC_MSG_VERSION	2	/* 2 added delay_warned; 1 is read */
 #define QUEUE_REC_DOM_VERSION	2	/* 2 added retry; 1 is read too */
 #define QUEUE_REC_MAX_RCPT	100000
 #define QUEUE_REC_MAX_OWNERS	1000

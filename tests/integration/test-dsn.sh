@@ -240,6 +240,7 @@ relay_pid=$TC_PID
 odmrd_stop
 odmrd_conf bounce_relay "127.0.0.1:$TC_PORT"
 odmrd_conf postmaster "postmaster@isp.test"
+odmrd_conf delay_warning 3s
 odmrd_start || not_ok "odmrd restarts"
 check "after the restart the waiting DSN is delivered" wait_files "$T/relay2" 1 20
 D6=$(grep -l 'admin@remote.test' "$T/relay2"/*.json | sed 's/json$/eml/')
@@ -257,6 +258,45 @@ check "the failed message from <> makes a double bounce" \
 check "the double bounce reaches bounce_relay" wait_files "$T/relay2" 2 20
 check "the double bounce goes to the postmaster" \
     sh -c "grep -l 'postmaster@isp.test' '$T/relay2'/*.json | grep -q ."
+
+# ---- 6. delay DSNs after delay_warning, once, as NOTIFY allows ------------
+octl domain add slow.test --owner alice --etrn off >/dev/null
+before=$(ls "$T/relay2"/*.eml | wc -l)
+id8=$(send -f waiting@remote.test -t user@slow.test --header "Subject: slow")
+id9=$(python3 - "$SMTP_PORT" <<'EOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+f = s.makefile("rb")
+def reply():
+    while True:
+        l = f.readline().decode()
+        if l[3:4] != "-":
+            return l.strip()
+reply()
+for c in ["EHLO dsn.test", "MAIL FROM:<quiet@remote.test>",
+          "RCPT TO:<user@slow.test> NOTIFY=FAILURE", "DATA"]:
+    s.sendall((c + "\r\n").encode()); reply()
+s.sendall(b"Subject: no delay report\r\n\r\nfailures only\r\n.\r\n")
+print(reply().split()[-1])
+s.sendall(b"QUIT\r\n"); reply()
+EOF
+)
+check "queued two messages for slow.test ($id8 $id9)" \
+    sh -c "[ -n '$id8' ] && [ -n '$id9' ]"
+check "a delay DSN is reported for the waiting message" \
+    wait_log "event=delayed id=$id8 domain=slow.test rcpts=1 dsn=queued" 20
+check "the NOTIFY=FAILURE message is marked, with no DSN" \
+    wait_log "event=delayed id=$id9 domain=slow.test rcpts=1 dsn=none" 20
+check "the delay DSN reaches bounce_relay" wait_files "$T/relay2" $((before + 1)) 20
+sleep 4
+after=$(ls "$T/relay2"/*.eml | wc -l)
+check "one delay DSN only, however many rounds ($before -> $after)" \
+    test "$after" -eq $((before + 1))
+D8=$(grep -l 'waiting@remote.test' "$T/relay2"/*.json | sed 's/json$/eml/')
+check "delay DSN: 'delayed', Will-Retry-Until, headers only (dsn-check.py)" \
+    dsncheck "$D8" --kind delay --sender waiting@remote.test --rcpts 1 \
+    --return headers --field 0:Action=delayed
+check "the delayed messages are still queued" test "$(queued slow.test)" = 2
 
 odmrd_stop; rc=$?
 check "odmrd stops cleanly (exit $rc)" test $rc -eq 0
