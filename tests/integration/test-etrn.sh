@@ -319,6 +319,7 @@ python3 "$top_srcdir/tests/tools/dns-stub.py" -p "$DNS_PORT" -r "$T/dns.ready" \
     "nullmx.test MX 0 ." \
     "mxok.test MX 10 localhost" "localhost A 127.0.0.6" \
     "mxbad.test MX 10 mx.wrong.test" "mx.wrong.test A 127.0.0.6" \
+    "sender.test MX 10 mx1.mx.test" \
     >"$T/dns.out" 2>&1 &
 dns_pid=$!
 odmrd_extra_cleanup="$odmrd_extra_cleanup; kill $dns_pid 2>/dev/null"
@@ -346,6 +347,24 @@ check "--route mx: a null MX (RFC 7505) fails the flush" \
     wait_log 'event=flush-end domain=nullmx.test status=failed' 20
 n=$(octl queue nullmx.test | grep -c 'MX lookup for nullmx.test failed')
 check "--route mx: the null MX reason is on the queued message ($n)" test "$n" -eq 1
+# a DSN goes to the MX of its recipient's domain when bounce_relay is unset
+python3 "$top_srcdir/tests/tools/turn-customer.py" --port-file "$T/rej.port" \
+    --dump "$T/rej" --reject bad@rej.test >"$T/rej.log" 2>&1 &
+cust_pid=$!
+sleep 0.5
+octl domain add rej.test --owner alice --etrn any \
+    --route "127.0.0.1:$(cat "$T/rej.port")" --tls none >/dev/null
+swaks -s 127.0.0.1 -p "$SMTP_PORT" -f someone@sender.test -t bad@rej.test \
+    --header "Subject: will bounce" --silent 2
+nmx=$(ls "$T/mxsink" | wc -l)
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN rej.test")
+check "the 550 from rej.test's site queues a DSN" \
+    wait_log 'event=dsn-queued .*kind=failure to=<someone@sender.test>' 20
+check "the DSN is delivered to sender.test's MX (127.0.0.3)" \
+    wait_log 'event=flush-end domain=dsn.odmr.invalid status=done relay=mx1.mx.test\[127.0.0.3\]:25' 20
+check "sender.test's MX received the DSN" \
+    sh -c "[ \$(ls '$T/mxsink' | wc -l) -eq $((nmx + 1)) ] && grep -l 'Undelivered Mail Returned to Sender' '$T/mxsink'/* >/dev/null"
+kill "$cust_pid"; wait "$cust_pid" 2>/dev/null; cust_pid=""
 kill "$sink2_pid"; wait "$sink2_pid" 2>/dev/null; sink2_pid=""
 
 # ---- 8. a real Postfix as the customer site, and fetchmail --protocol ETRN --
