@@ -1,0 +1,745 @@
+#!/bin/sh
+# NAME
+#	test-odmr-fetch.sh - odmr-fetch collects from a real odmrd and hands
+#	the mail to Postfix, smtp-sink (SMTP and LMTP)
+# SYNOPSIS
+#	top_srcdir=SRC top_builddir=BUILD sh tests/integration/test-odmr-fetch.sh
+# DESCRIPTION
+#	A real odmrd (odmrd-lib.sh: free ports, its own store, a self-signed
+#	certificate for mx.odmr.test, odmrs_listen for implicit TLS) with
+#	accounts and domains made by odmrctl; mail is queued over its MX
+#	port with python3 smtplib, and each message's stored text
+#	("odmrctl --json show ID --raw") is kept so that what arrives can be
+#	compared byte for byte. odmr-fetch runs with --hostname fetch.test
+#	and -v, its stderr kept per run.
+#
+#	Cases:
+#	- usage errors exit 5;
+#	- no mail: exit 1 (ATRN 453), nothing asked of the local MTA;
+#	- the local MTA down: exit 4 before ATRN, the queue untouched;
+#	- a wrong password: exit 2; a scripted python3 provider: offering
+#	  PLAIN and LOGIN only, without TLS, gets no AUTH (exit 2); without
+#	  STARTTLS, QUIT after EHLO (exit 3); offering PLAIN, LOGIN,
+#	  CRAM-MD5 and SCRAM-SHA-1 without TLS, gets CRAM-MD5;
+#	- a bad certificate (another CA; the right CA but a name mismatch):
+#	  exit 3, nothing fetched;
+#	- STARTTLS + SCRAM-SHA-256 to smtp-sink -d: each dump holds, after
+#	  smtp-sink's and odmr-fetch's Received: fields, the stored text
+#	  (LF for CRLF, one extra empty line), with the right envelope; the
+#	  other domain's mail stays queued;
+#	- a private Postfix on loopback that holds example.org's mail and
+#	  rejects one recipient (5xx) and defers another (4xx): exit 0,
+#	  DSN parameters (RET, ENVID, NOTIFY, ORCPT) passed through,
+#	  every message held byte for byte after Postfix's and our
+#	  Received:, the 5xx recipient failed at the provider, the 4xx one
+#	  still queued there, all the others gone from the queue;
+#	- implicit TLS to odmrs_listen, two domains, to a local MTA without
+#	  PIPELINING (smtp-sink -p: one command at a time);
+#	- a local MTA without 8BITMIME (smtp-sink -8): the provider is not
+#	  offered 8BITMIME and sends the 8-bit message as 7-bit MIME;
+#	- LMTP to smtp-sink -L on a UNIX socket: one recipient per
+#	  transaction (452 4.5.3 for the second), the second recipient
+#	  delivered by the next run;
+#	- the local MTA vanishing mid-session (smtp-sink -M 2): exit 4, and
+#	  every message is either delivered or still queued at the provider;
+#	- --daemon 1s: a log line per pickup, SIGTERM ends it with exit 0;
+#	- --etrn on the MX port (and after AUTH on the ODMR port): 250/253
+#	  exit 0 and the route gets the mail, 251 exit 1, 459 exit 2;
+#	- no sanitizer report from odmr-fetch or odmrd, odmrctl check clean,
+#	  odmrd exits 0 on SIGTERM.
+#	KEEP_T=1 keeps the work directory.
+
+. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/integration/odmrd-lib.sh"
+. "$top_srcdir/tests/integration/postfix-lib.sh"
+
+FETCH="$top_builddir/turn/odmr-fetch"
+require_built "$FETCH"
+require_cmd smtp-sink postfix
+require_cmd postfix postfix
+require_cmd postqueue postfix
+require_cmd postcat postfix
+require_cmd swaks swaks
+require_cmd timeout coreutils
+require_cmd python3 python3
+require_cmd openssl openssl
+odmrd_setup
+ODMRS_PORT=$(free_port)
+odmrd_conf odmrs_listen "127.0.0.1:$ODMRS_PORT"
+# DSNs for failed recipients go nowhere: they stay in odmrd's own queue
+odmrd_conf bounce_relay "127.0.0.1:$(free_port)"
+export T SMTP_PORT ODMR_PORT ODMRS_PORT ODMRCTL
+sink_pid=""
+odmrd_extra_cleanup='[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; [ -n "${fake_pid:-}" ] && kill "$fake_pid" 2>/dev/null; [ -n "${PF:-}" ] && postfix_stop "$PF"'
+# Postfix's daemons and smtp-sink (-u nobody) must reach their directories
+chmod 711 "$T"
+printf 'secret\n' >"$T/pw" && chmod 600 "$T/pw"
+printf 'wrong\n' >"$T/badpw" && chmod 600 "$T/badpw"
+NRUN=0
+
+setup_ok=1
+for u in alice:secret bob:bob-pw; do
+	printf '%s\n' "${u#*:}" | octl user add "${u%%:*}" >>"$T/setup.out" 2>&1 || setup_ok=0
+done
+for d in example.org:alice example.net:alice example.com:bob; do
+	octl domain add "${d%%:*}" --owner "${d#*:}" >>"$T/setup.out" 2>&1 || setup_ok=0
+done
+if [ $setup_ok -eq 1 ]; then ok "accounts alice and bob, three domains (odmrctl)"
+else not_ok "setup: $(tr '\n' '|' <"$T/setup.out")"; fi
+if odmrd_start; then ok "odmrd starts (odmr $ODMR_PORT, odmrs $ODMRS_PORT)"; else not_ok "odmrd starts"; tap_done; fi
+
+cat >"$T/fx.py" <<'PY'
+"""Queue mail and compare what the site's MTA got with the stored text."""
+import base64, json, os, random, re, smtplib, subprocess, sys
+
+T = os.environ["T"]
+CTL = [os.environ["ODMRCTL"], "-f", T + "/odmrd.conf"]
+
+
+def ok(cond, desc, detail=""):
+    d = str(detail).replace("\n", "|")
+    print(("ok - " + desc) if cond else ("not ok - %s%s" % (desc, (": " + d[:900]) if d else "")), flush=True)
+    return cond
+
+
+def ctl(*args):
+    p = subprocess.run(CTL + ["--json"] + list(args), capture_output=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("odmrctl %s: exit %d %s" % (" ".join(args), p.returncode, p.stderr.decode(errors="replace")))
+    return json.loads(p.stdout)
+
+
+def send(tag, rcpts, kind):
+    """Queue one message; keep its stored bytes in T/stored/ID."""
+    token = "%08x" % random.SystemRandom().getrandbits(32)
+    mid = "<%s.%s@x.test>" % (tag, token)
+    body = b"plain body\r\n"
+    hdr = ["From: s-%s@x.test" % tag, "To: " + ", ".join(rcpts), "Subject: odmr-fetch %s" % tag,
+           "Message-ID: " + mid, "Date: Tue, 11 Jun 2024 10:00:00 +0000"]
+    mopts, ropts = [], []
+    if kind == "dsn":
+        mopts = ["RET=HDRS", "ENVID=fetch-envid-%s" % tag]
+        ropts = ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;orig-%s@example.org" % tag]
+    elif kind == "dots":
+        body = b"first\r\n.one dot\r\n..two dots\r\n.\r\n x\r\n. \r\nlast\r\n"
+    elif kind == "8bit":
+        hdr += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"]
+        body = "Grüße aus Köln, 10 € — naïve café\r\n".encode() * 5
+        mopts = ["BODY=8BITMIME"]
+    elif kind == "big":
+        body = b"".join(b"line %06d %s\r\n" % (i, b"y" * 70) for i in range(4000))
+    msg = ("\r\n".join(hdr) + "\r\n\r\n").encode() + body
+    s = smtplib.SMTP("127.0.0.1", int(os.environ["SMTP_PORT"]), local_hostname="mx-client.test", timeout=30)
+    s.ehlo()
+    s.mail("s-%s@x.test" % tag, mopts)
+    for r in rcpts:
+        code, resp = s.rcpt(r, ropts)
+        if code != 250:
+            raise RuntimeError("RCPT %s: %d %s" % (r, code, resp))
+    code, resp = s.data(msg)
+    s.quit()
+    m = re.match(rb"2\.0\.0 Ok: queued as ([0-9A-Fa-f]{14})$", resp)
+    if code != 250 or not m:
+        raise RuntimeError("DATA: %d %s" % (code, resp))
+    qid = m.group(1).decode()
+    data = base64.b64decode(ctl("show", qid, "--raw")["content_base64"])
+    os.makedirs(T + "/stored", exist_ok=True)
+    open("%s/stored/%s" % (T, qid), "wb").write(data)
+    json.dump({"id": qid, "mid": mid, "sender": "s-%s@x.test" % tag, "rcpts": rcpts},
+              open("%s/stored/%s.json" % (T, qid), "w"))
+    print(qid)
+
+
+def stored(ids):
+    out = {}
+    for qid in ids:
+        meta = json.load(open("%s/stored/%s.json" % (T, qid)))
+        meta["data"] = open("%s/stored/%s" % (T, qid), "rb").read()
+        out[meta["mid"]] = meta
+    return out
+
+
+def split_received(text, n):
+    """The first n Received: fields (continuation lines included), and the rest."""
+    lines = text.split(b"\n")
+    heads, i = [], 0
+    for _ in range(n):
+        while i < len(lines) and not lines[i].startswith(b"Received:"):
+            heads.append(lines[i])
+            i += 1
+        if i == len(lines):
+            return None, None, None
+        field = [lines[i]]
+        i += 1
+        while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
+            field.append(lines[i])
+            i += 1
+        heads.append(b"\n".join(field))
+    return heads, heads[-1], b"\n".join(lines[i:])
+
+
+OURS = re.compile(rb"^Received: from mx\.odmr\.test \(\[127\.0\.0\.1\]\)\n\tby fetch\.test \(odmr-fetch\) "
+                  rb"with ESMTPS? id \d+\.\d+;\n\t\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}$")
+
+
+def mid_of(data):
+    m = re.search(rb"(?im)^Message-ID: (<[^>]*>)", data)
+    return m.group(1).decode() if m else None
+
+
+def same(desc, got, want):
+    if got == want:
+        return ok(True, desc + " (%d octets)" % len(want))
+    i = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]), min(len(got), len(want)))
+    return ok(False, desc, "got %d octets, want %d; first difference at %d: got %r want %r" % (
+        len(got), len(want), i, got[max(0, i - 20):i + 40], want[max(0, i - 20):i + 40]))
+
+
+def drop():
+    return set(a for a in os.environ.get("DROP", "").split(",") if a)
+
+
+def sink(label, d, *ids):
+    """smtp-sink -d dumps in D against the stored messages IDS (DROP: recipients not expected)."""
+    want = stored(ids)
+    files = sorted(f for f in os.listdir(d) if not f.startswith(".")) if os.path.isdir(d) else []
+    ok(len(files) == len(ids), "%s: smtp-sink dumped %d messages" % (label, len(ids)), files)
+    seen = {}
+    for f in files:
+        raw = open(os.path.join(d, f), "rb").read()
+        heads, ours, rest = split_received(raw, 2)
+        if rest is None:
+            seen.setdefault(None, []).append((raw, None, f))
+            continue
+        seen.setdefault(mid_of(rest), []).append((heads, ours, rest))
+    for mid, meta in want.items():
+        got = seen.get(mid, [])
+        if not ok(len(got) == 1, "%s: %s arrived once" % (label, meta["id"]), "%d times" % len(got)):
+            continue
+        heads, ours, rest = got[0]
+        ok(OURS.match(ours) is not None, "%s: %s carries odmr-fetch's Received: field" % (label, meta["id"]), ours)
+        # smtp-sink writes LF line ends and adds one empty line at the end
+        same("%s: %s dumped byte for byte as stored (CRLF as LF)" % (label, meta["id"]),
+             rest, meta["data"].replace(b"\r\n", b"\n") + b"\n")
+        mail = [ln for ln in heads if ln.startswith(b"X-Mail-Args: ")]
+        rcpt = sorted(ln[len(b"X-Rcpt-Args: "):].split(b" ")[0].decode().strip("<>")
+                      for ln in heads if ln.startswith(b"X-Rcpt-Args: "))
+        wr = sorted(r for r in meta["rcpts"] if r not in drop())
+        ok(len(mail) == 1 and mail[0][13:].split(b" ")[0] == ("<%s>" % meta["sender"]).encode() and rcpt == wr,
+           "%s: %s envelope %s -> %s" % (label, meta["id"], meta["sender"], ",".join(wr)), heads)
+
+
+def postfix(label, pf, *ids):
+    """Every message held in the private Postfix, stored text after Postfix's and our Received:."""
+    want = stored(ids)
+    q = subprocess.run(["postqueue", "-c", pf, "-j"], capture_output=True, timeout=30)
+    entries = [json.loads(ln) for ln in q.stdout.decode().splitlines() if ln.strip()]
+    held = [e for e in entries if e.get("queue_name") == "hold"]
+    ok(len(held) == len(ids) and len(entries) == len(ids),
+       "%s: Postfix holds %d messages (postqueue -j)" % (label, len(ids)),
+       [(e.get("queue_id"), e.get("queue_name")) for e in entries])
+    seen = {}
+    for e in held:
+        c = subprocess.run(["postcat", "-c", pf, "-bh", "-q", e["queue_id"]], capture_output=True, timeout=30)
+        heads, ours, rest = split_received(c.stdout, 2)
+        if rest is not None:
+            seen.setdefault(mid_of(rest), []).append((e, ours, rest))
+    for mid, meta in want.items():
+        got = seen.get(mid, [])
+        if not ok(len(got) == 1, "%s: %s arrived once" % (label, meta["id"]), "%d times" % len(got)):
+            continue
+        e, ours, rest = got[0]
+        ok(OURS.match(ours) is not None, "%s: %s carries odmr-fetch's Received: field" % (label, meta["id"]), ours)
+        same("%s: %s held byte for byte as stored (postcat -bh, CRLF as LF)" % (label, meta["id"]),
+             rest, meta["data"].replace(b"\r\n", b"\n"))
+        rc = sorted(r["address"] for r in e.get("recipients", []))
+        wr = sorted(r for r in meta["rcpts"] if r not in drop())
+        ok(e.get("sender") == meta["sender"] and rc == wr,
+           "%s: %s envelope in Postfix: %s -> %s" % (label, meta["id"], meta["sender"], ",".join(wr)), e)
+
+
+def dsn(pf, qid):
+    """The DSN parameters of QID (kind dsn) reached Postfix (postcat -e:
+    RET=HDRS is ret_flags 2, NOTIFY=SUCCESS,FAILURE notify_flags 2|4)."""
+    meta = stored([qid])
+    mid = list(meta)[0]
+    tag = meta[mid]["sender"][2:].split("@")[0]
+    q = subprocess.run(["postqueue", "-c", pf, "-j"], capture_output=True, timeout=30)
+    for ln in q.stdout.decode().splitlines():
+        e = json.loads(ln)
+        c = subprocess.run(["postcat", "-c", pf, "-e", "-h", "-q", e["queue_id"]], capture_output=True, timeout=30)
+        if mid.encode() not in c.stdout:
+            continue
+        out = c.stdout.decode(errors="replace")
+        want = ["fetch-envid-" + tag, "rfc822;orig-%s@example.org" % tag]
+        return ok(all(w in out for w in want) and re.search(r"(?m)^named_attribute: ret_flags=2$", out) and
+                  re.search(r"(?m)^named_attribute: notify_flags=6$", out),
+                  "DSN: ENVID, RET=HDRS, NOTIFY=SUCCESS,FAILURE and ORCPT of %s reached Postfix" % qid,
+                  [l for l in out.splitlines() if re.search("dsn|envelope|ret|notify", l)])
+    return ok(False, "DSN: %s is in Postfix" % qid)
+
+
+def empty(*domains):
+    for d in domains:
+        q = ctl("queue", d)["messages"]
+        ok(q == [], "%s is empty at the provider" % d, [m["id"] for m in q])
+
+
+def queued(d, n):
+    q = ctl("queue", d)["messages"]
+    ok(len(q) == n, "%s still holds %d message(s) at the provider" % (d, n), [m["id"] for m in q])
+
+
+def left(d, qid, rcpt, why):
+    """Only QID is left in D, for RCPT alone, its last error matching WHY."""
+    q = ctl("queue", d)["messages"]
+    m = [x for x in q if x["id"] == qid]
+    rc = m[0].get("recipients") if m else None
+    rc = [r if isinstance(r, str) else r.get("address") for r in rc] if isinstance(rc, list) else rc
+    ok(len(q) == 1 and len(m) == 1 and rc == [rcpt] and re.search(why, json.dumps(m[0])),
+       "%s holds only %s, for %s (%s)" % (d, qid, rcpt, why), q)
+
+
+def nothing_lost(label, d, dom, *ids):
+    """Each of IDS either reached the sink dumps in D or is still queued in DOM."""
+    want = stored(ids)
+    files = sorted(os.listdir(d)) if os.path.isdir(d) else []
+    got = set()
+    for f in files:
+        _, _, rest = split_received(open(os.path.join(d, f), "rb").read(), 2)
+        if rest is not None:
+            got.add(mid_of(rest))
+    q = set(m["id"] for m in ctl("queue", dom)["messages"])
+    lost = [m["id"] for mid, m in want.items() if mid not in got and m["id"] not in q]
+    ok(not lost and len(got) < len(ids),
+       "%s: %d delivered, %d still queued, none lost" % (label, len(got), len(q)), {"lost": lost, "queued": sorted(q)})
+
+
+if __name__ == "__main__":
+    f = {"send": lambda: send(sys.argv[2], sys.argv[3].split(","), sys.argv[4]),
+         "sink": lambda: sink(sys.argv[2], sys.argv[3], *sys.argv[4:]),
+         "postfix": lambda: postfix(sys.argv[2], sys.argv[3], *sys.argv[4:]),
+         "empty": lambda: empty(*sys.argv[2:]),
+         "dsn": lambda: dsn(sys.argv[2], sys.argv[3]),
+         "queued": lambda: queued(sys.argv[2], int(sys.argv[3])),
+         "left": lambda: left(*sys.argv[2:6]),
+         "lost": lambda: nothing_lost(sys.argv[2], sys.argv[3], sys.argv[4], *sys.argv[5:])}[sys.argv[1]]
+    f()
+PY
+
+# a provider that offers PLAIN and LOGIN only, without TLS: AUTH must not come
+# a scripted provider: EHLO offers "AUTH $3" (and STARTTLS never); AUTH
+# CRAM-MD5 gets a challenge, then 535; every line is logged
+cat >"$T/fake.py" <<'PY'
+import socket, sys
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(5)
+log = open(sys.argv[2], "a")
+auth = sys.argv[3].encode()
+
+
+def serve(c):
+    f = c.makefile("rwb")
+    f.write(b"220 fake.test ESMTP\r\n"); f.flush()
+    sasl = False
+    for line in f:
+        log.write(line.decode(errors="replace")); log.flush()
+        words = line.split()
+        verb = words[0].upper() if words else b""
+        if sasl:
+            f.write(b"535 5.7.8 no\r\n"); sasl = False
+        elif verb == b"EHLO":
+            f.write(b"250-fake.test\r\n250-AUTH " + auth + b"\r\n250-ATRN\r\n250 HELP\r\n")
+        elif verb == b"AUTH" and len(words) > 1 and words[1].upper() == b"CRAM-MD5":
+            f.write(b"334 PDEyMzQ1LjY3ODlAZmFrZS50ZXN0Pg==\r\n"); sasl = True
+        elif verb == b"QUIT":
+            f.write(b"221 bye\r\n"); f.flush(); break
+        else:
+            f.write(b"502 no\r\n")
+        f.flush()
+
+
+while True:
+    c, _ = srv.accept()
+    try:
+        serve(c)
+    except OSError:
+        pass	# a peer that hung up (wait_port's probe)
+    c.close()
+PY
+
+# fake AUTH-LINE - start the scripted provider on $FAKE_PORT, its log $T/fake.log
+fake() {
+	FAKE_PORT=$(free_port)
+	: >"$T/fake.log"
+	python3 "$T/fake.py" "$FAKE_PORT" "$T/fake.log" "$1" >/dev/null 2>&1 &
+	fake_pid=$!
+	wait_port "$FAKE_PORT"
+}
+
+# unfake - stop it
+unfake() {
+	kill "$fake_pid" 2>/dev/null
+	wait "$fake_pid" 2>/dev/null
+	fake_pid=""
+}
+
+# fx ARGS... - run the python side; its ok/not ok lines become cases
+fx() {
+	python3 "$T/fx.py" "$@" >"$T/fx.out" 2>&1
+	_rc=$?
+	while IFS= read -r _tf; do
+		case $_tf in
+		"ok - "*) ok "${_tf#ok - }" ;;
+		"not ok - "*) not_ok "${_tf#not ok - }" ;;
+		*) echo "# $_tf" ;;
+		esac
+	done <"$T/fx.out"
+	[ $_rc -eq 0 ] || not_ok "fx.py $1 failed (exit $_rc)"
+	return $_rc
+}
+
+# queue_msg TAG RCPTS KIND - queue one message; its id is appended to $ids
+queue_msg() {
+	if _id=$(python3 "$T/fx.py" send "$1" "$2" "$3" 2>"$T/send.err"); then
+		ids="$ids $_id"
+	else
+		not_ok "queue $1 for $2: $(tail -n 3 "$T/send.err" | tr '\n' '|')"
+	fi
+}
+
+# wait_port PORT - until something listens on 127.0.0.1:PORT (10 s)
+wait_port() {
+	_i=0
+	until python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null; do
+		_i=$((_i + 1))
+		[ $_i -lt 100 ] || return 1
+		sleep 0.1
+	done
+}
+
+# start_sink DIR [OPTIONS...] - smtp-sink -d DIR on a new $SINK_PORT
+start_sink() {
+	_d=$1; shift
+	mkdir -p "$_d" && chown nobody "$_d"
+	SINK_PORT=$(free_port)
+	smtp-sink -u nobody "$@" -d "$_d/%M." "127.0.0.1:$SINK_PORT" 100 >>"$T/sink.log" 2>&1 &
+	sink_pid=$!
+	wait_port "$SINK_PORT" || diag "smtp-sink does not listen on $SINK_PORT"
+}
+
+# stop_sink - stop smtp-sink
+stop_sink() {
+	[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null
+	wait "$sink_pid" 2>/dev/null
+	sink_pid=""
+}
+
+# fetch NAME ARGS... - odmr-fetch under timeout 60; status in $rc, stderr in $T/NAME.err
+fetch() {
+	_n=$1; shift
+	NRUN=$((NRUN + 1))
+	timeout 60 "$FETCH" --hostname fetch.test -v "$@" >"$T/$_n.err" 2>&1
+	rc=$?
+}
+
+# fetch_is WANT DESC - the last run exited WANT
+fetch_is() {
+	if [ "$rc" -eq "$1" ]; then ok "$2 (exit $rc)"
+	else not_ok "$2: exit $rc, want $1: $(grep -v 'debug\]' "$T/$_n.err" | tail -n 6 | tr '\n' '|')"; fi
+}
+
+# wait_free D - until no delivery holds domain D (claims are given back asynchronously)
+wait_free() {
+	_i=0
+	while [ $_i -lt 100 ]; do
+		octl --json queue | python3 -c 'import json, sys
+sys.exit(any(d["domain"] == sys.argv[1] and d["flush"] for d in json.load(sys.stdin)["domains"]))' "$1" && return 0
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	return 1
+}
+
+TLS="--ca-file $T/cert.pem --tls-name mx.odmr.test"
+ODMR="--server 127.0.0.1:$ODMR_PORT --user alice --password-file $T/pw"
+
+# ---- usage ------------------------------------------------------------------
+expect_exit 5 "no --server: exit 5" "$FETCH" --user alice
+expect_exit 5 "--tls bogus: exit 5" "$FETCH" --server 127.0.0.1 --user alice --password-file "$T/pw" --tls bogus
+expect_exit 5 "--etrn without --domains: exit 5" "$FETCH" --server 127.0.0.1 --etrn
+expect_exit 5 "no password at all: exit 5" env -u ODMR_PASSWORD "$FETCH" --server 127.0.0.1 --user alice
+expect_exit 5 "--deliver-to and --lmtp together: exit 5" "$FETCH" $ODMR --deliver-to 127.0.0.1:25 --lmtp /tmp/x.sock
+expect_exit 5 "a bad domain in --domains: exit 5" "$FETCH" $ODMR --domains 'exa mple.org'
+
+# ---- no mail -----------------------------------------------------------------
+start_sink "$T/sink0"
+fetch nomail $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 1 "no mail waiting: ATRN 453"
+check "no mail: odmr-fetch logged the 453" grep -q 'event=atrn domains=example.org reply="453' "$T/nomail.err"
+wait_free example.org
+stop_sink
+
+# ---- the local MTA down: nothing is asked for ----------------------------------
+ids=""
+queue_msg down1 d1@example.org plain
+queue_msg down2 d2@example.org plain
+down_ids=$ids
+fetch down $ODMR $TLS --deliver-to "127.0.0.1:$(free_port)"
+fetch_is 4 "local MTA down: exit 4"
+check "local MTA down: ATRN was never sent" sh -c "! grep -q 'line=\"ATRN' '$T/down.err' && ! grep -q 'provider=' '$T/down.err'"
+fx queued example.org 2
+
+# ---- AUTH: a wrong password; PLAIN never in clear -------------------------------
+start_sink "$T/sinkx"
+fetch badpw --server "127.0.0.1:$ODMR_PORT" --user alice --password-file "$T/badpw" $TLS --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 2 "wrong password: exit 2"
+check "wrong password: 535 logged" grep -q 'result=failed reply="535' "$T/badpw.err"
+fake "PLAIN LOGIN"
+fetch plain --server "127.0.0.1:$FAKE_PORT" --user alice --password-file "$T/pw" --tls none --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 2 "a server offering only PLAIN and LOGIN without TLS: exit 2"
+check "no AUTH command went to it in clear" sh -c "grep -q '^EHLO' '$T/fake.log' && ! grep -qi '^AUTH' '$T/fake.log'"
+fetch nostarttls --server "127.0.0.1:$FAKE_PORT" --user alice --password-file "$T/pw" --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 3 "--tls starttls (the default) and a server without STARTTLS: exit 3"
+check "without STARTTLS: QUIT right after EHLO" sh -c "[ \"\$(tail -n 2 '$T/fake.log' | tr -d '\r' | cut -d' ' -f1 | tr '\n' ' ')\" = 'EHLO QUIT ' ]"
+unfake
+fake "PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1"
+fetch cram --server "127.0.0.1:$FAKE_PORT" --user alice --password-file "$T/pw" --tls none --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 2 "CRAM-MD5 chosen without TLS, and its 535: exit 2"
+check "CRAM-MD5: AUTH CRAM-MD5, then a digest that is not the password" sh -c "grep -q '^AUTH CRAM-MD5' '$T/fake.log' && ! grep -q 'secret' '$T/fake.log' && [ \$(grep -c '^AUTH' '$T/fake.log') -eq 1 ]"
+unfake
+fx queued example.org 2
+
+# ---- bad certificates: nothing fetched ------------------------------------------
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mx.odmr.test" \
+    -addext "subjectAltName=DNS:mx.odmr.test" -keyout "$T/other.key" -out "$T/other.pem" >/dev/null 2>&1
+fetch wrongca $ODMR --ca-file "$T/other.pem" --tls-name mx.odmr.test --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 3 "STARTTLS, a certificate from another CA: exit 3"
+check "wrong CA: the certificate was refused before AUTH" sh -c "grep -qi 'certificate' '$T/wrongca.err' && ! grep -q 'line=\"AUTH' '$T/wrongca.err'"
+fetch wrongname $ODMR --ca-file "$T/cert.pem" --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 3 "STARTTLS, the right CA but 127.0.0.1 is not the certificate's name: exit 3"
+check "name mismatch: refused before AUTH" sh -c "grep -qi 'certificate' '$T/wrongname.err' && ! grep -q 'line=\"AUTH' '$T/wrongname.err'"
+fetch implicitname --server "127.0.0.1:$ODMRS_PORT" --user alice --password-file "$T/pw" --tls implicit --ca-file "$T/other.pem" --tls-name mx.odmr.test --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 3 "implicit TLS, a certificate from another CA: exit 3"
+stop_sink
+fx queued example.org 2
+
+# ---- STARTTLS + SCRAM-SHA-256 to smtp-sink -------------------------------------
+ids="$down_ids"
+queue_msg plain1 u1@example.org plain
+queue_msg dots u2@example.org dots
+queue_msg eight u3@example.org 8bit
+queue_msg big u4@example.org,u5@example.org big
+sink_ids=$ids
+ids=""
+queue_msg net1 n1@example.net plain
+net_ids=$ids
+start_sink "$T/sink1"
+fetch sink $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 0 "STARTTLS, SCRAM-SHA-256, smtp-sink: mail delivered"
+check "SCRAM-SHA-256 inside TLS (odmr-fetch's log)" grep -q 'event=auth user=alice mechanism=SCRAM-SHA-256 tls=yes result=ok' "$T/sink.err"
+check "SCRAM-SHA-256 (odmrd's log)" grep -q 'event=auth user=alice mech=SCRAM-SHA-256' "$(odmrd_log)"
+check "the certificate was verified" grep -q 'event=provider-tls .*verified=yes' "$T/sink.err"
+check "the pickup line counts 6 messages" grep -q 'event=poll .*exit=0 result=delivered messages=6 ' "$T/sink.err"
+wait_free example.org
+stop_sink
+fx sink "smtp-sink" "$T/sink1" $sink_ids
+fx empty example.org
+fx queued example.net 1
+
+# ---- a private Postfix: hold, one 5xx recipient, one 4xx -------------------------
+PF=$T/pf
+PFPORT=$(free_port)
+if postfix_setup "$PF" "$PFPORT" &&
+    postfix_conf "$PF" 'myhostname = customer-mta.test' \
+	'relay_domains = example.org, example.net' \
+	'smtpd_recipient_restrictions = check_recipient_access inline:{ { reject@example.org = REJECT no such user here }, { later@example.org = 450 4.2.0 try later }, example.org=HOLD, example.net=HOLD }' &&
+    postfix_start "$PF"; then
+	ok "private Postfix starts (config $PF, port $PFPORT)"
+	ids=""
+	queue_msg pf1 p1@example.org plain
+	queue_msg pf2 p2@example.org,p3@example.org dots
+	queue_msg pf3 p4@example.org 8bit
+	queue_msg pf4 p5@example.org big
+	queue_msg pf5 ok1@example.org,reject@example.org plain
+	queue_msg pf7 dsn1@example.org dsn
+	dsn_id=${ids##* }
+	pf_ids=$ids
+	ids=""
+	queue_msg pf6 ok2@example.org,later@example.org plain
+	later_id=${ids# }
+	fetch postfix $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$PFPORT"
+	fetch_is 0 "Postfix: mail delivered"
+	check "Postfix: the 5xx recipient was refused and logged" grep -q 'event=rcpt-refused to=<reject@example.org> reply="554' "$T/postfix.err"
+	check "Postfix: the 4xx recipient was refused for now and logged" grep -q 'event=rcpt-refused to=<later@example.org> reply="450' "$T/postfix.err"
+	check "odmrd failed reject@example.org with Postfix's 554" grep -q 'event=failed .*to=<reject@example.org>.*554' "$(odmrd_log)"
+	wait_free example.org
+	sleep 1	# cleanup files the last message into the hold queue
+	DROP=reject@example.org,later@example.org fx postfix "Postfix" "$PF/conf" $pf_ids $later_id
+	fx dsn "$PF/conf" "$dsn_id"
+	fx left example.org "$later_id" later@example.org "450"
+	octl delete "$later_id" >/dev/null 2>&1
+	fx empty example.org
+else
+	not_ok "private Postfix starts: $(tr '\n' '|' <"$PF/start.log")"
+fi
+
+# ---- implicit TLS to odmrs_listen, two domains ------------------------------------
+ids=""
+queue_msg tls1 t1@example.org plain
+queue_msg tls2 t2@example.org 8bit
+tls_ids="$ids $net_ids"
+start_sink "$T/sink3" -p
+fetch implicit --server "127.0.0.1:$ODMRS_PORT" --user alice --password-file "$T/pw" --tls implicit $TLS --domains example.org,example.net --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 0 "implicit TLS (odmrs_listen), example.org and example.net, to a local MTA without PIPELINING (smtp-sink -p)"
+wait_free example.org
+wait_free example.net
+stop_sink
+fx sink "implicit TLS" "$T/sink3" $tls_ids
+fx empty example.org example.net
+
+# ---- a local MTA without 8BITMIME: the provider downgrades ------------------------
+ids=""
+queue_msg seven s1@example.org 8bit
+seven_id=${ids# }
+start_sink "$T/sink8" -8
+fetch seven $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 0 "a local MTA without 8BITMIME (smtp-sink -8)"
+wait_free example.org
+stop_sink
+if python3 - "$T/sink8" "$T/stored/$seven_id.json" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+mid = json.load(open(sys.argv[2]))["mid"].encode()
+files = [open(os.path.join(d, f), "rb").read() for f in os.listdir(d)]
+ok = len(files) == 1 and mid in files[0] and all(b < 128 for b in files[0]) and b"BODY=8BITMIME" not in files[0]
+sys.exit(0 if ok else 1)
+PY
+then ok "without 8BITMIME: 8BITMIME was not offered, the message came 7-bit and without BODY=8BITMIME"
+else not_ok "without 8BITMIME: the dump: $(head -c 600 "$T"/sink8/* | tr '\n' '|')"; fi
+fx empty example.org
+
+# ---- LMTP over a UNIX socket: one recipient per transaction -----------------------
+ids=""
+queue_msg lm1 l1@example.org plain
+queue_msg lm2 l2@example.org,l3@example.org dots
+lm_ids=$ids
+lm2_id=${ids##* }
+mkdir -p "$T/lmtp" && chown nobody "$T/lmtp"
+smtp-sink -u nobody -L -d "$T/lmtp/%M." "unix:$T/lmtp.sock" 100 >>"$T/sink.log" 2>&1 &
+sink_pid=$!
+_i=0; while [ ! -S "$T/lmtp.sock" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+fetch lmtp1 $ODMR $TLS --domains example.org --lmtp "$T/lmtp.sock"
+fetch_is 0 "LMTP: first pickup"
+check "LMTP: the second recipient got 452 4.5.3" grep -q 'event=relay-reply reply="452 4.5.3 Too many recipients"' "$T/lmtp1.err"
+check "LMTP: smtp-sink saw LHLO" grep -q 'X-Client-Proto: LMTP' -r "$T/lmtp"
+wait_free example.org
+fx queued example.org 1
+fetch lmtp2 $ODMR $TLS --domains example.org --lmtp "$T/lmtp.sock"
+fetch_is 0 "LMTP: the next pickup delivers the deferred recipient"
+wait_free example.org
+stop_sink
+fx empty example.org
+_n=$(grep -l "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mid"])' "$T/stored/$lm2_id.json")" "$T"/lmtp/* 2>/dev/null | wc -l)
+if [ "$_n" -eq 2 ] && [ "$(grep -h '^X-Rcpt-Args' $(grep -l "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mid"])' "$T/stored/$lm2_id.json")" "$T"/lmtp/*) | sort | tr '\n' ' ')" = "X-Rcpt-Args: <l2@example.org> X-Rcpt-Args: <l3@example.org> " ]; then
+	ok "LMTP: the two-recipient message arrived as two transactions of one recipient"
+else
+	not_ok "LMTP: the two-recipient message: $_n dumps: $(cat "$T"/lmtp/* | grep '^X-Rcpt' | tr '\n' ' ')"
+fi
+
+# ---- the local MTA goes away mid-session ---------------------------------------------
+ids=""
+queue_msg gone1 g1@example.org plain
+queue_msg gone2 g2@example.org big
+queue_msg gone3 g3@example.org plain
+queue_msg gone4 g4@example.org dots
+gone_ids=$ids
+start_sink "$T/sink4" -M 2
+fetch gone $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 4 "the local MTA vanished mid-session: exit 4"
+check "the provider was told 421" grep -q 'relay-reply reply="421 4.4.0' "$T/gone.err"
+wait_free example.org
+stop_sink
+fx lost "local MTA gone" "$T/sink4" example.org $gone_ids
+start_sink "$T/sink5"
+fetch gone2 $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 0 "the next pickup delivers the rest"
+wait_free example.org
+stop_sink
+fx empty example.org
+
+# ---- --daemon ----------------------------------------------------------------------
+ids=""
+queue_msg daemon1 dm1@example.org plain
+start_sink "$T/sink6"
+"$FETCH" --hostname fetch.test $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$SINK_PORT" --daemon 1s >"$T/daemon.err" 2>&1 &
+dpid=$!
+_i=0
+while [ "$(grep -c 'event=poll ' "$T/daemon.err")" -lt 3 ] && [ $_i -lt 150 ]; do sleep 0.1; _i=$((_i + 1)); done
+kill -TERM "$dpid"
+wait "$dpid"
+drc=$?
+if [ "$drc" -eq 0 ] && grep -q 'event=poll .*result=delivered messages=1 bytes=[0-9]* .*seconds=' "$T/daemon.err" &&
+    grep -q 'event=poll .*result=no-mail messages=0 ' "$T/daemon.err"; then
+	ok "--daemon 1s: one line per pickup (delivered, then no mail), SIGTERM exits 0"
+else
+	not_ok "--daemon: exit $drc: $(grep 'event=poll\|signal' "$T/daemon.err" | tail -n 4 | tr '\n' '|')"
+fi
+wait_free example.org
+stop_sink
+fx empty example.org
+
+# ---- ETRN (RFC 1985) ---------------------------------------------------------------
+swaks --server "127.0.0.1:$SMTP_PORT" --quit-after EHLO >"$T/ehlo.out" 2>&1
+if grep -q '250[- ]ETRN' "$T/ehlo.out"; then ok "odmrd announces ETRN on the MX port"
+else not_ok "odmrd does not announce ETRN on the MX port yet: $(grep '^<-' "$T/ehlo.out" | tr '\n' '|')"; fi
+start_sink "$T/sink7"
+octl domain add etrn.example --owner alice --etrn any --route "127.0.0.1:$SINK_PORT" --tls none >>"$T/setup.out" 2>&1
+octl domain add noetrn.example --owner alice --etrn off --route "127.0.0.1:$SINK_PORT" >>"$T/setup.out" 2>&1
+ids=""
+queue_msg etrn1 e1@etrn.example plain
+queue_msg etrn2 e2@etrn.example plain
+etrn_ids=$ids
+fetch etrn --server "127.0.0.1:$SMTP_PORT" --tls none --etrn --domains etrn.example
+fetch_is 0 "ETRN etrn.example on the MX port: 250 or 253"
+_i=0
+while [ "$(ls "$T/sink7" 2>/dev/null | wc -l)" -lt 2 ] && [ $_i -lt 150 ]; do sleep 0.1; _i=$((_i + 1)); done
+wait_free etrn.example
+check "ETRN: the route got both messages" sh -c "[ \$(ls '$T/sink7' | wc -l) -eq 2 ]"
+fx empty etrn.example
+fetch etrn2 --server "127.0.0.1:$SMTP_PORT" $TLS --etrn --domains etrn.example
+fetch_is 1 "ETRN again, with STARTTLS: 251, no messages"
+fetch etrn3 --server "127.0.0.1:$SMTP_PORT" --tls none --etrn --domains noetrn.example
+fetch_is 2 "ETRN for a domain with --etrn off: 459"
+ids=""
+queue_msg etrn3 e3@etrn.example plain
+fetch etrn4 $ODMR $TLS --etrn --domains etrn.example
+fetch_is 0 "ETRN after AUTH on the ODMR port"
+_i=0
+while [ "$(ls "$T/sink7" 2>/dev/null | wc -l)" -lt 3 ] && [ $_i -lt 150 ]; do sleep 0.1; _i=$((_i + 1)); done
+wait_free etrn.example
+stop_sink
+check "ETRN after AUTH: the route got the message" sh -c "[ \$(ls '$T/sink7' | wc -l) -eq 3 ]"
+
+# ---- the end -----------------------------------------------------------------------
+if grep -l -E 'AddressSanitizer|runtime error|LeakSanitizer' "$T"/*.err >"$T/san.out" 2>/dev/null; then
+	not_ok "sanitizer reports from odmr-fetch in: $(tr '\n' ' ' <"$T/san.out")"
+	KEEP_T=1
+else
+	ok "no sanitizer report in any of the $NRUN odmr-fetch runs (and the daemon)"
+fi
+if octl check >"$T/check.out" 2>&1; then ok "odmrctl check is clean"
+else not_ok "odmrctl check: $(head -n 4 "$T/check.out" | tr '\n' '|')"; fi
+[ -n "${PF:-}" ] && postfix_stop "$PF"
+odmrd_stop
+_rc=$?
+if [ "$_rc" -eq 0 ]; then ok "odmrd exits 0 on SIGTERM"; else not_ok "odmrd exits 0 on SIGTERM (exit $_rc): $(tail -n 5 "$T/odmrd.log" | tr '\n' '|')"; fi
+if grep -Eq 'AddressSanitizer|runtime error|LeakSanitizer' "$T/odmrd.log"; then
+	not_ok "no sanitizer report in odmrd's log: $(grep -E -m 3 'AddressSanitizer|runtime error|LeakSanitizer' "$T/odmrd.log")"
+	KEEP_T=1
+else
+	ok "no sanitizer report in odmrd's log"
+fi
+tap_done
