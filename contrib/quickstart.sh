@@ -184,13 +184,20 @@ See what is queued:
 Mail for any other domain is refused (550 5.7.1): odmrd is no open relay.
 
 Collect it as the customer demo (password demo) over ODMR (RFC 2645)
-on 127.0.0.1:3366, with fetchmail handing it to a local MTA; here
-Postfix's smtp-sink on port 2526 stands in for the site's MTA:
+on 127.0.0.1:3366; here Postfix's smtp-sink on port 2526 stands in for
+the site's MTA:
   mkdir -p -m 1777 /tmp/demo-in
   smtp-sink -u \$(id -u | grep -qx 0 && echo nobody || id -un) -d /tmp/demo-in/%M. 127.0.0.1:2526 10 &
+with odmr-fetch (STARTTLS, SCRAM-SHA-256, ATRN):
+  ODMR_PASSWORD=demo $build/turn/odmr-fetch --server localhost:3366 --user demo --ca-file $state/cert.pem --deliver-to 127.0.0.1:2526 -v; ls /tmp/demo-in
+or with fetchmail (CRAM-MD5, no TLS in its ODMR mode):
   echo 'poll 127.0.0.1 service 3366 protocol ODMR user demo password demo fetchdomains example.org smtphost 127.0.0.1/2526' >/tmp/demo-fetchmailrc
   chmod 600 /tmp/demo-fetchmailrc && fetchmail -v -f /tmp/demo-fetchmailrc && ls /tmp/demo-in
-Not there yet: ETRN and odmr-fetch (their own issues).
+
+Or the ETRN way (RFC 1985): give the domain a route, then ask for a flush
+  $ctl domain set example.org --route 127.0.0.1:2526 --tls none
+  ODMR_PASSWORD=demo $build/turn/odmr-fetch --server localhost:3366 --user demo --ca-file $state/cert.pem --etrn --domains example.org
+  $ctl flush example.org     # the same, from the node's side
 
 MSG
 	exec "$build/odmr/odmrd" -f "$conf" -d

@@ -79,6 +79,7 @@
 #define TURN_BDAT_CHUNK		(1024 * 1024)	/* octets per BDAT */
 #define TURN_ROUNDS_MAX		8	/* walks for mail that came meanwhile */
 #define TURN_HELO_MAX		255
+#define TURN_AGAIN_MAX		1000	/* transactions for the 452 rest */
 #define TURN_MIN		(60 * 1000)
 
 const char *const turn_state_names[TURN_STATE_COUNT] = {
@@ -187,6 +188,7 @@ struct turn_session {
 	uint64_t	*seen;		/* every id listed so far, sorted */
 	size_t		 nseen;
 	unsigned	 rounds;
+	unsigned	 again;		/* messages sent again for a 452 */
 	size_t		 round_new;	/* ids the last walk found */
 	int		 listing;	/* a list job runs */
 	int		 all_handled;
@@ -707,6 +709,36 @@ turn_session_log_dsn(struct turn_session *s, const struct turn_job *j)
 	}
 }
 
+/*
+ * turn_session_again - RFC 5321 4.5.3.1.10: a 452 for "too many
+ * recipients" means the rest go in another transaction; when some got
+ * through, send the message again in this session (odmr-fetch with LMTP
+ * takes one recipient per transaction)
+ */
+static void
+turn_session_again(struct turn_session *s, const struct turn_msg *m)
+{
+	size_t i;
+	int more = 0;
+
+	if (s->listing || s->stop || s->again >= TURN_AGAIN_MAX ||
+	    !turn_msg_has_kind(m, QUEUE_OUTCOME_DELIVERED))
+		return;
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].has_outcome &&
+		    m->rcpt[i].kind == QUEUE_OUTCOME_DEFERRED &&
+		    m->rcpt[i].text != NULL &&
+		    strncmp(m->rcpt[i].text, "452", 3) == 0)
+			more = 1;
+	if (!more)
+		return;
+	s->qids = xreallocarray(s->qids, s->nqids + 1, sizeof(*s->qids));
+	s->qids[s->nqids++] = m->qid;
+	s->again++;
+	log_info("session=%s event=turn-again id=%s reason=\"452 for some"
+	    " recipients\"", s->id, m->id);
+}
+
 /* turn_record_done - on the loop: outcomes recorded; the next message */
 static void
 turn_record_done(void *arg)
@@ -727,6 +759,7 @@ turn_record_done(void *arg)
 	} else
 		turn_session_log_msg(s, j->msg);
 	turn_session_log_dsn(s, j);
+	turn_session_again(s, j->msg);
 	turn_job_free(j);
 	if (s->ending) {
 		turn_session_maybe_finish(s);

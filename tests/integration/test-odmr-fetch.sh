@@ -636,10 +636,11 @@ fetch_is 0 "LMTP: first pickup"
 check "LMTP: the second recipient got 452 4.5.3" grep -q 'event=relay-reply reply="452 4.5.3 Too many recipients"' "$T/lmtp1.err"
 check "LMTP: smtp-sink saw LHLO" grep -q 'X-Client-Proto: LMTP' -r "$T/lmtp"
 wait_free example.org
-fx queued example.org 1
-fetch lmtp2 $ODMR $TLS --domains example.org --lmtp "$T/lmtp.sock"
-fetch_is 0 "LMTP: the next pickup delivers the deferred recipient"
-wait_free example.org
+# RFC 5321 4.5.3.1.10: odmrd sends the 452'd rest in another
+# transaction of the same session (turn_session_again)
+fx empty example.org
+check "LMTP: odmrd sent the 452'd recipient again in the same session" \
+    grep -q "event=turn-again id=$lm2_id" "$(odmrd_log)"
 stop_sink
 fx empty example.org
 _n=$(grep -l "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mid"])' "$T/stored/$lm2_id.json")" "$T"/lmtp/* 2>/dev/null | wc -l)
