@@ -11,8 +11,8 @@
  *	void odmr_bounce_free(struct odmr_bounce **bp);
  * DESCRIPTION
  *	A round runs at start-up, every bounce_interval, and soon after
- *	odmr_bounce_kick() (a delivery failed a recipient). It has three
- *	steps, each a state of enum odmr_bounce_state:
+ *	odmr_bounce_kick() (a delivery failed a recipient). Its steps
+ *	(enum odmr_bounce_state: expire covers the first three):
  *	- expire: on the deliver pool, queue_expire_scan() lists the
  *	  messages whose lifetime is over (the domain's --lifetime, else
  *	  queue_lifetime). Each gets a failure DSN for its recipients

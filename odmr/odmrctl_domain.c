@@ -596,6 +596,9 @@ odmrctl_domain_set(struct odmrctl *ctl, int argc, char **argv)
 	if (rc == 0 && e.set == 0)
 		rc = odmrctl_usage_err(ctl, "nothing to change: give at "
 		    "least one option");
+	if (rc == 0 && turn_bounce_is_dsn_domain(name))
+		rc = odmrctl_usage_err(ctl, "%s is odmrd's own DSN domain:"
+		    " its route is bounce_relay in odmrd.conf", name);
 	if (rc != 0 || odmrctl_store(ctl, &rc) < 0) {
 		odmrctl_domain_edit_clear(&e);
 		return rc;
@@ -631,6 +634,9 @@ odmrctl_domain_del(struct odmrctl *ctl, int argc, char **argv)
 
 	rc = odmrctl_domain_one(ctl, argc, argv, odmrctl_domain_del_opts,
 	    name, &force);
+	if (rc == 0 && turn_bounce_is_dsn_domain(name))
+		rc = odmrctl_usage_err(ctl, "%s is odmrd's own DSN domain:"
+		    " delete or bounce its messages instead", name);
 	if (rc != 0 || odmrctl_store(ctl, &rc) < 0)
 		return rc;
 	memset(&qerr, 0, sizeof(qerr));

@@ -46,6 +46,7 @@
 #include "odmr_conf.h"
 #include "odmrctl.h"
 #include "queue.h"
+#include "turn_bounce.h"
 #include "turn_flush.h"
 
 #define ODMRCTL_FLUSH_THREADS	2
@@ -151,10 +152,10 @@ odmrctl_flush_run(struct odmrctl *ctl, const struct queue_domain *dom)
 	if (dom->tls != QUEUE_TLS_NONE && (tls = tls_client_new(
 	    dom->tls == QUEUE_TLS_VERIFY ? TLS_MODE_VERIFY : TLS_MODE_MAY,
 	    c->tls_ca_file, &terr)) == NULL) {
-		odmrctl_err("flush: %s", terr);
+		odmrctl_err("flush: tls_ca_file: %s", terr);
 		free(terr);
 		loop_free();
-		return ODMRCTL_EXIT_USAGE;
+		return ODMRCTL_EXIT_STORE;
 	}
 	pool = work_pool_new("flush", ODMRCTL_FLUSH_THREADS);
 	(void)snprintf(sid, sizeof(sid), "odmrctl-%ld", (long)getpid());
@@ -172,15 +173,17 @@ odmrctl_flush_run(struct odmrctl *ctl, const struct queue_domain *dom)
 	p.tls_ctx = tls;
 	p.dns_servers = c->dns_servers;
 	p.connect_timeout_ms = (unsigned)c->connect_timeout * 1000;
+	p.dsn = 1;		/* a 5xx tells the sender, as with ETRN */
+	p.postmaster = c->postmaster;
 	p.holder = holder;
 	p.claim_ttl = ODMRCTL_FLUSH_CLAIM_TTL;
 	p.done = odmrctl_flush_done;
 	p.arg = &of;
+	err = "cannot install the signal handlers";
 	if (loop_signal(SIGINT, odmrctl_flush_signal, &of) == -1 ||
 	    loop_signal(SIGTERM, odmrctl_flush_signal, &of) == -1 ||
 	    (of.flush = turn_flush_start(&p, &err)) == NULL) {
-		odmrctl_err("flush: %s: cannot start: %s", dom->name,
-		    of.flush == NULL ? err : "signals");
+		odmrctl_err("flush: %s: cannot start: %s", dom->name, err);
 		rc = ODMRCTL_EXIT_STORE;
 	} else {
 		(void)loop_run();
@@ -227,7 +230,12 @@ odmrctl_flush(struct odmrctl *ctl, int argc, char **argv)
 	if ((st = queue_domain_get(ctl->q, name, &dom, &qerr)) != QUEUE_OK)
 		return odmrctl_store_err(st, &qerr, "flush: %s", name);
 	rc = ODMRCTL_EXIT_OK;
-	if (dom.route != NULL && strcmp(dom.route, "client") == 0) {
+	if (turn_bounce_is_dsn_domain(name)) {
+		odmrctl_err("flush: %s holds odmrd's DSNs: odmrd delivers them"
+		    " every bounce_interval, to bounce_relay or each"
+		    " recipient's MX", name);
+		rc = ODMRCTL_EXIT_NOTFOUND;
+	} else if (dom.route != NULL && strcmp(dom.route, "client") == 0) {
 		odmrctl_err("flush: %s has --route client: it is delivered"
 		    " to the site's address when the site sends ETRN", name);
 		rc = ODMRCTL_EXIT_NOTFOUND;

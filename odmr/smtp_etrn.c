@@ -272,8 +272,10 @@ smtp_etrn_start(struct smtp_session *s)
 			break;
 		case ODMR_FLUSH_FULL:
 			full++;
-			(void)snprintf(e->why, sizeof(e->why), "too many"
-			    " deliveries are waiting; try again later");
+			(void)snprintf(e->why, sizeof(e->why), "%s",
+			    s->d->draining ? "the node is shutting down" :
+			    "too many deliveries are waiting; try again"
+			    " later");
 			break;
 		case ODMR_FLUSH_BAD:
 			full++;

@@ -265,6 +265,8 @@ turn_flush_mx_run(void *arg)
 	memset(&o, 0, sizeof(o));
 	o.servers = m->f->dns_servers;
 	o.timeout_ms = TURN_FLUSH_DNS_MS;
+	/* RFC 5321 5.1: never our own MX record, nor a worse one */
+	o.myhostname = m->f->helo_name;
 	(void)turn_mx_resolve(&o, m->f->rcpt_domain != NULL ?
 	    m->f->rcpt_domain : m->f->domain, TURN_FLUSH_PORT, &m->res);
 }

@@ -270,6 +270,22 @@ turn_msg_has_kind(const struct turn_msg *m, enum queue_outcome_kind kind)
 	return 0;
 }
 
+/* turn_msg_defer_failed - failed recipients become deferred, with why */
+void
+turn_msg_defer_failed(struct turn_msg *m, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].has_outcome &&
+		    m->rcpt[i].kind == QUEUE_OUTCOME_FAILED) {
+			m->rcpt[i].kind = QUEUE_OUTCOME_DEFERRED;
+			free(m->rcpt[i].text);
+			m->rcpt[i].text = xasprintf("4.3.0 failed, but its DSN"
+			    " could not be queued: %s", why);
+		}
+}
+
 /* turn_msg_free - free a message and set the pointer to NULL */
 void
 turn_msg_free(struct turn_msg **mp)

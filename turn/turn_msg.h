@@ -86,6 +86,7 @@ struct turn_msg	*turn_msg_load(struct queue *, uint64_t qid,
 		    const struct turn_proto_ext *);
 void		 turn_msg_outcome(struct turn_msg *, size_t i,
 		    enum queue_outcome_kind, const char *text);
+void		 turn_msg_defer_failed(struct turn_msg *, const char *why);
 int		 turn_msg_has_kind(const struct turn_msg *,
 		    enum queue_outcome_kind);
 size_t		 turn_msg_outcomes(struct turn_msg *,

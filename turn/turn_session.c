@@ -18,10 +18,13 @@
  *	queued message ids (one walk per domain, ids only, so no walk is
  *	held open across network waits), each message's load (turn_msg 3),
  *	and each message's outcomes (queue_record()). While one message is
- *	on the wire the next one is loaded (one ahead), but a message is
- *	only sent once the previous one's outcomes are on disk (SPEC.md
- *	guarantee 2). When the list is done the domains are walked again
- *	for mail that arrived meanwhile, up to TURN_ROUNDS_MAX times.
+ *	on the wire the next one is loaded (one ahead), and the outcomes of
+ *	up to TURN_RECORDS_MAX earlier ones are being made durable: the
+ *	store's disk flush overlaps the customer's round trips, and
+ *	guarantee 2 (SPEC.md) holds, since a crash before the record only
+ *	means the message is sent again. All records are done before QUIT
+ *	counts as completion. When the list is done the domains are walked
+ *	again for mail that arrived meanwhile, up to TURN_ROUNDS_MAX times.
  *
  *	With PIPELINING (RFC 2920) MAIL, every RCPT and DATA (or the first
  *	BDAT chunk, RFC 3030) go out in one write: the io's output buffer
@@ -80,6 +83,8 @@
 #define TURN_ROUNDS_MAX		8	/* walks for mail that came meanwhile */
 #define TURN_HELO_MAX		255
 #define TURN_AGAIN_MAX		1000	/* transactions for the 452 rest */
+#define TURN_RECORDS_MAX	8	/* messages being recorded while the
+					   next ones are sent */
 #define TURN_MIN		(60 * 1000)
 
 const char *const turn_state_names[TURN_STATE_COUNT] = {
@@ -189,6 +194,7 @@ struct turn_session {
 	size_t		 nseen;
 	unsigned	 rounds;
 	unsigned	 again;		/* messages sent again for a 452 */
+	unsigned	 records;	/* record jobs in flight */
 	size_t		 round_new;	/* ids the last walk found */
 	int		 listing;	/* a list job runs */
 	int		 all_handled;
@@ -623,8 +629,14 @@ turn_record_run(void *arg)
 	 * between sends it twice, never not at all */
 	if (j->s->dsn && turn_msg_has_kind(j->msg, QUEUE_OUTCOME_DELIVERED))
 		turn_record_dsn(j, TURN_DSN_SUCCESS);
-	if (j->s->dsn && turn_msg_has_kind(j->msg, QUEUE_OUTCOME_FAILED))
+	if (j->s->dsn && turn_msg_has_kind(j->msg, QUEUE_OUTCOME_FAILED)) {
 		turn_record_dsn(j, TURN_DSN_FAILURE);
+		if (j->dsn_status == TURN_BOUNCE_ERROR)
+			/* no DSN, no failure: the sender must hear of it,
+			 * so the recipients stay queued (at worst until
+			 * they expire, which reports them again) */
+			turn_msg_defer_failed(j->msg, j->dsn_why);
+	}
 	n = turn_msg_outcomes(j->msg, &o);
 	j->status = queue_record(j->s->queue, o, n, &j->err);
 }
@@ -761,15 +773,17 @@ turn_record_done(void *arg)
 	turn_session_log_dsn(s, j);
 	turn_session_again(s, j->msg);
 	turn_job_free(j);
+	s->records--;
 	if (s->ending) {
 		turn_session_maybe_finish(s);
 		return;
 	}
-	if (s->result.error[0] != '\0') {
-		turn_session_quit(s);
-		return;
-	}
-	turn_session_next(s);
+	if (s->result.error[0] != '\0')
+		s->stop = 1;	/* QUIT after the message on the wire */
+	/* the next message may already be on the wire; if the session
+	 * waits for the records, it goes on now */
+	if (s->state == TURN_STATE_RECORD)
+		turn_session_next(s);
 }
 
 /* turn_session_record - hand the message's outcomes to the store */
@@ -790,11 +804,23 @@ turn_session_record(struct turn_session *s)
 			turn_session_next(s);
 		return;
 	}
+	/* the text has gone out: a DSN reads the stored message */
+	buf_release(&m->text);
 	j = turn_job_new(s);
 	j->msg = m;
-	if (!s->ending)
-		turn_enter_state(s, TURN_STATE_RECORD);
+	s->records++;
 	work_submit(s->pool, turn_record_run, turn_record_done, j);
+	if (s->ending)
+		return;
+	/*
+	 * The outcomes are durable before the session ends, not before the
+	 * next message goes: the store's commit (a disk flush) overlaps the
+	 * next transaction, up to TURN_RECORDS_MAX messages
+	 */
+	if (s->records < TURN_RECORDS_MAX)
+		turn_session_next(s);
+	else
+		turn_enter_state(s, TURN_STATE_RECORD);
 }
 
 /* ---- the end ---- */
@@ -965,6 +991,11 @@ turn_session_next(struct turn_session *s)
 	}
 	if (s->listing) {
 		turn_enter_state(s, TURN_STATE_LIST);
+		return;
+	}
+	if (s->records > 0) {
+		/* a 452 may put a message back on the list: wait */
+		turn_enter_state(s, TURN_STATE_RECORD);
 		return;
 	}
 	if (s->round_new > 0 && s->rounds < TURN_ROUNDS_MAX) {
@@ -1626,7 +1657,8 @@ turn_session_stop(struct turn_session *s)
 	log_info("session=%s event=turn-stop state=%s", s->id,
 	    turn_state_names[s->state]);
 	/* between messages now: nothing is in progress to wait for */
-	if (s->state == TURN_STATE_LOAD || s->state == TURN_STATE_LIST)
+	if (s->state == TURN_STATE_LOAD || s->state == TURN_STATE_LIST ||
+	    s->state == TURN_STATE_RECORD)
 		turn_session_next(s);
 }
 

@@ -19,8 +19,12 @@
  *	claimed the domains (queue_claim()) and releases them in done.
  *
  *	Every store call runs on p->pool; the loop never blocks. Each
- *	message's outcomes are recorded (queue_record()) before the next
- *	message is sent. A recipient never tried keeps its attempts.
+ *	message's outcomes are recorded (queue_record()) on the pool while
+ *	the next messages are sent, at most TURN_RECORDS_MAX of them
+ *	behind, so the store's disk flush does not stall the customer; all
+ *	are durable before done is called, and a 452 that puts a message
+ *	back is waited for before QUIT. A recipient never tried keeps its
+ *	attempts.
  *
  *	p->done(p->arg, result) is called exactly once, later, from the
  *	loop (never from inside turn_session_start()), once every store
