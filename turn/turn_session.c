@@ -83,7 +83,7 @@
 #define TURN_ROUNDS_MAX		8	/* walks for mail that came meanwhile */
 #define TURN_HELO_MAX		255
 #define TURN_AGAIN_MAX		1000	/* transactions for the 452 rest */
-#define TURN_RECORDS_MAX	8	/* messages being recorded while the
+#define TURN_RECORDS_MAX	32	/* messages being recorded while the
 					   next ones are sent */
 #define TURN_MIN		(60 * 1000)
 
@@ -194,7 +194,10 @@ struct turn_session {
 	size_t		 nseen;
 	unsigned	 rounds;
 	unsigned	 again;		/* messages sent again for a 452 */
-	unsigned	 records;	/* record jobs in flight */
+	unsigned	 records;	/* messages not yet recorded */
+	struct turn_job	**pending;	/* waiting for the record job */
+	size_t		 npending;
+	int		 recording;	/* a record job runs */
 	size_t		 round_new;	/* ids the last walk found */
 	int		 listing;	/* a list job runs */
 	int		 all_handled;
@@ -229,6 +232,8 @@ struct turn_job {
 	uint64_t	 qid;		/* load */
 	struct turn_proto_ext ext;	/* load */
 	struct turn_msg	*msg;		/* load: out; record: in */
+	struct turn_job	**batch;	/* record: one job per message */
+	size_t		 nbatch;
 	uint64_t	*ids;		/* list: out */
 	size_t		 nids, cap;
 	enum queue_status status;
@@ -244,6 +249,7 @@ struct turn_job {
 typedef void (*turn_reply_fn)(struct turn_session *);
 
 static void turn_session_next(struct turn_session *);
+static void turn_session_record_flush(struct turn_session *);
 static void turn_session_quit(struct turn_session *);
 static void turn_session_end(struct turn_session *);
 static void turn_session_lost(struct turn_session *, const char *, ...)
@@ -616,14 +622,10 @@ turn_record_dsn(struct turn_job *j, enum turn_dsn_kind kind)
 	free(br);
 }
 
-/* turn_record_run - on the pool: DSNs first, then the outcomes */
+/* turn_record_msg - on the pool: the DSNs one message calls for, first */
 static void
-turn_record_run(void *arg)
+turn_record_msg(struct turn_job *j)
 {
-	struct turn_job *j = arg;
-	const struct queue_outcome *o;
-	size_t n;
-
 	j->dsn_status = TURN_BOUNCE_NONE;
 	/* the DSN is queued before the failure is recorded: a crash in
 	 * between sends it twice, never not at all */
@@ -637,8 +639,27 @@ turn_record_run(void *arg)
 			 * they expire, which reports them again) */
 			turn_msg_defer_failed(j->msg, j->dsn_why);
 	}
-	n = turn_msg_outcomes(j->msg, &o);
-	j->status = queue_record(j->s->queue, o, n, &j->err);
+}
+
+/* turn_record_run - on the pool: the batch's DSNs, then one record */
+static void
+turn_record_run(void *arg)
+{
+	struct turn_job *j = arg;
+	const struct queue_outcome *o;
+	struct queue_outcome *all = NULL;
+	size_t i, n, total = 0;
+
+	for (i = 0; i < j->nbatch; i++) {
+		turn_record_msg(j->batch[i]);
+		n = turn_msg_outcomes(j->batch[i]->msg, &o);
+		all = xreallocarray(all, total + n + 1, sizeof(*all));
+		memcpy(all + total, o, n * sizeof(*o));
+		total += n;
+	}
+	/* one transaction, one disk flush, for the whole batch */
+	j->status = queue_record(j->s->queue, all, total, &j->err);
+	free(all);
 }
 
 /* turn_session_log_msg - one line per outcome and reply, and counters */
@@ -751,29 +772,39 @@ turn_session_again(struct turn_session *s, const struct turn_msg *m)
 	    " recipients\"", s->id, m->id);
 }
 
-/* turn_record_done - on the loop: outcomes recorded; the next message */
+/* turn_record_done - on the loop: a batch is recorded; the next steps */
 static void
 turn_record_done(void *arg)
 {
-	struct turn_job *j = arg;
+	struct turn_job *j = arg, *m;
 	struct turn_session *s = j->s;
+	size_t i;
 
 	s->jobs--;
-	if (j->status != QUEUE_OK) {
-		/* the customer has it, the store does not know: it will be
-		 * sent again (at least once, SPEC.md guarantee 2) */
-		log_warnx("session=%s event=store-error op=record id=%s"
-		    " status=%s reason=\"%s\"", s->id, j->msg->id,
-		    queue_status_name(j->status), j->err.text);
-		s->result.store_errors++;
-		turn_session_error(s, "store error while recording the"
-		    " outcomes of %s: %s", j->msg->id, j->err.text);
-	} else
-		turn_session_log_msg(s, j->msg);
-	turn_session_log_dsn(s, j);
-	turn_session_again(s, j->msg);
-	turn_job_free(j);
-	s->records--;
+	s->recording = 0;
+	for (i = 0; i < j->nbatch; i++) {
+		m = j->batch[i];
+		if (j->status != QUEUE_OK) {
+			/* the customer has it, the store does not know: it
+			 * is sent again (at least once, guarantee 2) */
+			log_warnx("session=%s event=store-error op=record"
+			    " id=%s status=%s reason=\"%s\"", s->id,
+			    m->msg->id, queue_status_name(j->status),
+			    j->err.text);
+			s->result.store_errors++;
+			turn_session_error(s, "store error while recording"
+			    " the outcomes of %s: %s", m->msg->id, j->err.text);
+		} else
+			turn_session_log_msg(s, m->msg);
+		turn_session_log_dsn(s, m);
+		turn_session_again(s, m->msg);
+		s->jobs--;
+		turn_job_free(m);
+		s->records--;
+	}
+	free(j->batch);
+	free(j);
+	turn_session_record_flush(s);
 	if (s->ending) {
 		turn_session_maybe_finish(s);
 		return;
@@ -784,6 +815,23 @@ turn_record_done(void *arg)
 	 * waits for the records, it goes on now */
 	if (s->state == TURN_STATE_RECORD)
 		turn_session_next(s);
+}
+
+/* turn_session_record_flush - one record job for the waiting messages */
+static void
+turn_session_record_flush(struct turn_session *s)
+{
+	struct turn_job *j;
+
+	if (s->recording || s->npending == 0)
+		return;
+	j = turn_job_new(s);
+	j->batch = s->pending;
+	j->nbatch = s->npending;
+	s->pending = NULL;
+	s->npending = 0;
+	s->recording = 1;
+	work_submit(s->pool, turn_record_run, turn_record_done, j);
 }
 
 /* turn_session_record - hand the message's outcomes to the store */
@@ -808,15 +856,19 @@ turn_session_record(struct turn_session *s)
 	buf_release(&m->text);
 	j = turn_job_new(s);
 	j->msg = m;
+	s->pending = xreallocarray(s->pending, s->npending + 1,
+	    sizeof(*s->pending));
+	s->pending[s->npending++] = j;
 	s->records++;
-	work_submit(s->pool, turn_record_run, turn_record_done, j);
-	if (s->ending)
-		return;
 	/*
 	 * The outcomes are durable before the session ends, not before the
-	 * next message goes: the store's commit (a disk flush) overlaps the
-	 * next transaction, up to TURN_RECORDS_MAX messages
+	 * next message goes: while one batch commits (a disk flush), the
+	 * next messages are sent and their outcomes gather into the next
+	 * batch, up to TURN_RECORDS_MAX messages not yet durable
 	 */
+	turn_session_record_flush(s);
+	if (s->ending)
+		return;
 	if (s->records < TURN_RECORDS_MAX)
 		turn_session_next(s);
 	else
@@ -847,6 +899,7 @@ turn_session_free(struct turn_session *s)
 	free(s->domains);
 	free(s->qids);
 	free(s->seen);
+	free(s->pending);	/* empty: every job ended before the finish */
 	free(s->helo);
 	free(s->tls_name);
 	free(s->postmaster);
