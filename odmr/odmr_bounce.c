@@ -490,6 +490,7 @@ odmr_bounce_next(struct odmr_bounce *b)
 	    (long)getpid(), b->id);
 	p.queue = b->d->queue;
 	p.pool = b->d->deliver_pool;
+	p.dns_pool = b->d->dns_pool;
 	p.session_id = b->id;
 	p.helo_name = c->hostname;
 	p.domain = TURN_BOUNCE_DOMAIN;

@@ -319,6 +319,7 @@ odmr_flush_start_job(struct odmr_flush *fl, struct odmr_flush_job *j)
 	    " trigger=%s", (long)getpid(), j->id, j->trigger);
 	p.queue = fl->d->queue;
 	p.pool = fl->d->deliver_pool;
+	p.dns_pool = fl->d->dns_pool;
 	p.session_id = j->id;
 	p.helo_name = c->hostname;
 	p.domain = j->domain;

@@ -585,6 +585,7 @@ main(int argc, char *argv[])
 	d->lookup_pool = work_pool_new("lookup", ODMRD_LOOKUP_THREADS);
 	d->auth_pool = work_pool_new("auth", ODMRD_AUTH_THREADS);
 	d->deliver_pool = work_pool_new("deliver", ODMRD_DELIVER_THREADS);
+	d->dns_pool = work_pool_new("dns", ODMRD_DNS_THREADS);
 	d->flush = odmr_flush_new(d);
 	odmrd_dsn_domain(d);
 	d->bounce = odmr_bounce_new(d);
@@ -623,6 +624,7 @@ main(int argc, char *argv[])
 	work_pool_free(&d->lookup_pool);
 	work_pool_free(&d->auth_pool);
 	work_pool_free(&d->deliver_pool);
+	work_pool_free(&d->dns_pool);
 	odmr_flush_free(&d->flush);
 	odmr_bounce_free(&d->bounce);
 	odmr_sasl_done();

@@ -33,7 +33,8 @@
 #define ODMRD_SPOOL_SUBDIR	"spool"	/* below state_dir */
 #define ODMRD_LOOKUP_THREADS	2
 #define ODMRD_AUTH_THREADS	2	/* SCRAM stretching is CPU work */
-#define ODMRD_DELIVER_THREADS	4	/* flushes: store reads, DNS waits */
+#define ODMRD_DELIVER_THREADS	4	/* flushes: store reads and records */
+#define ODMRD_DNS_THREADS	4	/* MX lookups: mostly waiting */
 #define ODMRD_SERVERS_MAX	3	/* smtp, odmr, odmrs */
 #define ODMRD_IDS_BATCH		512	/* queue ids reserved at a time */
 
@@ -57,7 +58,8 @@ struct odmrd {
 	struct tls_ctx		*tls_verify_next;
 	struct odmr_flush	*flush;		/* ETRN's deliveries */
 	struct odmr_bounce	*bounce;	/* DSN delivery, expiry */
-	struct work_pool	*deliver_pool;	/* their store and DNS work */
+	struct work_pool	*deliver_pool;	/* their store work */
+	struct work_pool	*dns_pool;	/* their MX lookups */
 	struct work_pool	*commit_pool;
 	struct work_pool	*lookup_pool;
 	struct work_pool	*auth_pool;

@@ -331,8 +331,8 @@ turn_flush_route(struct turn_flush *f)
 		m = xcalloc(1, sizeof(*m));
 		m->f = f;
 		f->job = 1;
-		work_submit(f->p.pool, turn_flush_mx_run, turn_flush_mx_done,
-		    m);
+		work_submit(f->p.dns_pool != NULL ? f->p.dns_pool : f->p.pool,
+		    turn_flush_mx_run, turn_flush_mx_done, m);
 		return;
 	}
 	if (turn_flush_parse_route(f, &err) == -1) {

@@ -78,7 +78,9 @@ struct turn_flush_result {
 
 struct turn_flush_params {
 	struct queue	*queue;
-	struct work_pool *pool;		/* store calls and DNS */
+	struct work_pool *pool;		/* store calls */
+	struct work_pool *dns_pool;	/* MX lookups (they may wait for
+					   seconds); NULL: pool */
 	const char	*session_id;	/* for logs */
 	const char	*helo_name;
 	const char	*domain;	/* customer domain, key form */
