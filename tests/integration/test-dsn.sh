@@ -85,6 +85,14 @@ send() {
 	    sed -n 's/.*250 2.0.0 Ok: queued as \([0-9A-F]*\).*/\1/p'
 }
 
+# smtp_send TEXT COMMAND... - one message with exact MAIL/RCPT parameters
+# (swaks cannot give RET, ENVID or NOTIFY); prints its queue id
+smtp_send() {
+	_text=$1; shift
+	python3 "$ETC" --data "$_text" 127.0.0.1 "$SMTP_PORT" "$@" DATA |
+	    sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p'
+}
+
 # rcpt_of FILE - the RCPT addresses a captured message came with
 rcpt_of() {
 	python3 -c 'import json,sys; print(" ".join(r.split(":",1)[1].split()[0].strip("<>") for r in json.load(open(sys.argv[1]))["rcpts"]))' "$1"
@@ -110,45 +118,18 @@ id1=$(send -f sender@remote.test -t good@example.org,bad@example.org \
 check "queued the first message ($id1)" test -n "$id1"
 octl show "$id1" --raw >"$T/orig1.eml"
 # swaks cannot add RET=HDRS: a raw session does
-python3 - "$SMTP_PORT" <<'EOF' >"$T/ret.out"
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-f = s.makefile("rb")
-def reply():
-    while True:
-        l = f.readline().decode()
-        if l[3:4] != "-":
-            return l.strip()
-reply()
-for c in ["EHLO dsn.test", "MAIL FROM:<hdrs@remote.test> RET=HDRS ENVID=env-42",
-          "RCPT TO:<bad@example.org> NOTIFY=FAILURE", "DATA"]:
-    s.sendall((c + "\r\n").encode()); reply()
-s.sendall(b"Subject: hdrs\r\n\r\nheaders only, please\r\n.\r\n")
-print(reply())
-s.sendall(b"QUIT\r\n"); reply()
-EOF
-id2=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' "$T/ret.out")
+id2=$(smtp_send "Subject: hdrs
+
+headers only, please" "MAIL FROM:<hdrs@remote.test> RET=HDRS ENVID=env-42" \
+    "RCPT TO:<bad@example.org> NOTIFY=FAILURE")
+
 check "queued the RET=HDRS message ($id2)" test -n "$id2"
 octl show "$id2" --raw >"$T/orig2.eml"
-id3=$(python3 - "$SMTP_PORT" <<'EOF'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-f = s.makefile("rb")
-def reply():
-    while True:
-        l = f.readline().decode()
-        if l[3:4] != "-":
-            return l.strip()
-reply()
-for c in ["EHLO dsn.test", "MAIL FROM:<never@remote.test>",
-          "RCPT TO:<bad@example.org> NOTIFY=NEVER",
-          "RCPT TO:<good@example.org> NOTIFY=SUCCESS", "DATA"]:
-    s.sendall((c + "\r\n").encode()); reply()
-s.sendall(b"Subject: never\r\n\r\nno DSN for the failure\r\n.\r\n")
-print(reply().split()[-1])
-s.sendall(b"QUIT\r\n"); reply()
-EOF
-)
+id3=$(smtp_send "Subject: never
+
+no DSN for the failure" "MAIL FROM:<never@remote.test>" \
+    "RCPT TO:<bad@example.org> NOTIFY=NEVER" \
+    "RCPT TO:<good@example.org> NOTIFY=SUCCESS")
 check "queued the NOTIFY=NEVER/SUCCESS message ($id3)" test -n "$id3"
 out=$(python3 "$ETC" 127.0.0.1 "$SMTP_PORT" "ETRN example.org")
 check "ETRN example.org starts ($out)" sh -c "echo '$out' | grep -q '^253 '"
@@ -263,24 +244,10 @@ check "the double bounce goes to the postmaster" \
 octl domain add slow.test --owner alice --etrn off >/dev/null
 before=$(ls "$T/relay2"/*.eml | wc -l)
 id8=$(send -f waiting@remote.test -t user@slow.test --header "Subject: slow")
-id9=$(python3 - "$SMTP_PORT" <<'EOF'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-f = s.makefile("rb")
-def reply():
-    while True:
-        l = f.readline().decode()
-        if l[3:4] != "-":
-            return l.strip()
-reply()
-for c in ["EHLO dsn.test", "MAIL FROM:<quiet@remote.test>",
-          "RCPT TO:<user@slow.test> NOTIFY=FAILURE", "DATA"]:
-    s.sendall((c + "\r\n").encode()); reply()
-s.sendall(b"Subject: no delay report\r\n\r\nfailures only\r\n.\r\n")
-print(reply().split()[-1])
-s.sendall(b"QUIT\r\n"); reply()
-EOF
-)
+id9=$(smtp_send "Subject: no delay report
+
+failures only" "MAIL FROM:<quiet@remote.test>" \
+    "RCPT TO:<user@slow.test> NOTIFY=FAILURE")
 check "queued two messages for slow.test ($id8 $id9)" \
     sh -c "[ -n '$id8' ] && [ -n '$id9' ]"
 check "a delay DSN is reported for the waiting message" \

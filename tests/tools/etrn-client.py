@@ -3,14 +3,17 @@
 
 SYNOPSIS
     etrn-client.py [--source ADDR] [--user U --password P] [--no-ehlo]
-                   HOST PORT COMMAND...
+                   [--data TEXT] HOST PORT COMMAND...
 
 DESCRIPTION
     Connects to HOST:PORT (from ADDR when --source is given), reads the
     greeting, sends EHLO etrn-client.test (unless --no-ehlo), optionally
     authenticates with AUTH CRAM-MD5 (RFC 2195, computed here with hmac),
     then sends each COMMAND in turn and prints its final reply line, one
-    per command, as "CODE TEXT". Ends with QUIT. A reply that never
+    per command, as "CODE TEXT". With --data, when the last command got
+    354 the TEXT follows (LF made CRLF, a final line "." added) and its
+    reply is printed too: a message with exactly the MAIL and RCPT
+    parameters a test needs. Ends with QUIT. A reply that never
     comes within 20 s, or a closed connection, prints "timeout" or
     "closed" for that command and stops.
 
@@ -46,6 +49,7 @@ def main():
     ap.add_argument("--user")
     ap.add_argument("--password")
     ap.add_argument("--no-ehlo", action="store_true")
+    ap.add_argument("--data")
     ap.add_argument("host")
     ap.add_argument("port", type=int)
     ap.add_argument("commands", nargs="*")
@@ -76,8 +80,14 @@ def main():
             if not r[-1].startswith("235 "):
                 print("auth " + r[-1])
                 return 1
+        last = ""
         for c in a.commands:
-            print(cmd(c)[-1], flush=True)
+            last = cmd(c)[-1]
+            print(last, flush=True)
+        if a.data is not None and last.startswith("354"):
+            text = a.data.replace("\r\n", "\n").replace("\n", "\r\n")
+            s.sendall(text.encode() + b"\r\n.\r\n")
+            print(read_reply(f)[-1], flush=True)
         cmd("QUIT")
     except socket.timeout:
         print("timeout")
