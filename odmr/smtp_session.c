@@ -392,9 +392,14 @@ smtp_cmd_help(struct smtp_session *s, const struct smtp_parse_cmd *cmd)
 	(void)cmd;
 	(void)io_printf(s->io, "214-2.0.0 This is odmrd, the mail relay for"
 	    " customer domains at %s.\r\n", s->d->conf->hostname);
-	(void)io_printf(s->io, "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA"
-	    " BDAT RSET NOOP QUIT HELP VRFY%s\r\n",
-	    s->d->tls != NULL ? " STARTTLS" : "");
+	if (s->mode == SMTP_MODE_ODMR)
+		(void)io_printf(s->io, "214-2.0.0 Commands: EHLO HELO AUTH ATRN"
+		    " ETRN RSET NOOP QUIT HELP%s\r\n",
+		    s->d->tls != NULL ? " STARTTLS" : "");
+	else
+		(void)io_printf(s->io, "214-2.0.0 Commands: EHLO HELO MAIL RCPT"
+		    " DATA BDAT RSET NOOP QUIT HELP VRFY AUTH ETRN%s\r\n",
+		    s->d->tls != NULL ? " STARTTLS" : "");
 	smtp_reply(s, 214, "2.0.0 See RFC 5321");
 }
 
