@@ -82,7 +82,7 @@ struct odmr_flush {
 	size_t		 ndue;
 };
 
-static void odmr_flush_start_job(struct odmr_flush *, struct odmr_flush_job *);
+static int odmr_flush_start_job(struct odmr_flush *, struct odmr_flush_job *);
 
 static void odmr_flush_retry_scan(void *);
 static struct odmr_flush_job *odmr_flush_find(const struct odmr_flush *,
@@ -286,7 +286,7 @@ odmr_flush_done(void *arg, const struct turn_flush_result *r)
 	free(j);
 	while (!fl->shutdown && fl->nrunning < fl->d->conf->max_deliveries &&
 	    (next = odmr_flush_pop_waiting(fl)) != NULL)
-		odmr_flush_start_job(fl, next);
+		(void)odmr_flush_start_job(fl, next);
 	if (fl->nrunning == 0)
 		odmrd_flush_idle(fl->d);
 }
@@ -305,8 +305,8 @@ odmr_flush_tls_ctx(const struct odmr_flush *fl, enum tls_mode mode)
 	}
 }
 
-/* odmr_flush_start_job - run one flush now */
-static void
+/* odmr_flush_start_job - run one flush now; -1 (job freed) if it cannot */
+static int
 odmr_flush_start_job(struct odmr_flush *fl, struct odmr_flush_job *j)
 {
 	const struct odmr_conf *c = fl->d->conf;
@@ -348,7 +348,11 @@ odmr_flush_start_job(struct odmr_flush *fl, struct odmr_flush_job *j)
 		    j->id, j->domain, err);
 		odmr_flush_unlink_running(fl, j);
 		free(j);
+		if (fl->nrunning == 0)
+			odmrd_flush_idle(fl->d);
+		return -1;
 	}
+	return 0;
 }
 
 /* odmr_flush_request - start, queue or refuse a flush of one domain */
@@ -387,10 +391,9 @@ odmr_flush_request(struct odmr_flush *fl, const struct odmr_flush_req *req)
 	(void)strlcpy(j->asked_by, req->session_id != NULL ?
 	    req->session_id : "-", sizeof(j->asked_by));
 	odmrd_session_id(fl->d, j->id, sizeof(j->id));
-	if (fl->nrunning < fl->d->conf->max_deliveries) {
-		odmr_flush_start_job(fl, j);
-		return ODMR_FLUSH_STARTED;
-	}
+	if (fl->nrunning < fl->d->conf->max_deliveries)
+		return odmr_flush_start_job(fl, j) == 0 ? ODMR_FLUSH_STARTED :
+		    ODMR_FLUSH_BAD;
 	if (fl->nwaiting >= ODMR_FLUSH_WAIT_MAX) {
 		free(j);
 		return ODMR_FLUSH_FULL;
