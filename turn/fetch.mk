@@ -18,3 +18,5 @@ dist_man1_MANS += turn/odmr-fetch.1
 # bench/fetch.sh races it against fetchmail --protocol ODMR
 TESTS += tests/integration/test-odmr-fetch.sh
 EXTRA_DIST += bench/fetch.sh
+# what it shares with test-odmr-fetchmail.sh: queue mail, keep the stored text
+EXTRA_DIST += tests/tools/site_check.py

@@ -518,15 +518,16 @@ fetch_relay_received(struct fetch_relay *r)
 	    r->msgno + 1, date);
 }
 
-/* fetch_relay_cmd_ehlo - our extensions: what the local MTA can take */
+/* fetch_relay_greet - EHLO/HELO: keep the name, answer with reply */
 static int
-fetch_relay_cmd_ehlo(struct fetch_relay *r, const char *args)
+fetch_relay_greet(struct fetch_relay *r, const char *verb, const char *args,
+    const char *reply)
 {
 	struct fetch_relay_slot *s;
 	size_t i;
 
 	if (*args == '\0') {
-		fetch_relay_own(r, "501 5.5.4 Syntax: EHLO hostname");
+		fetch_relay_own(r, "501 5.5.4 Syntax: %s hostname", verb);
 		return FETCH_RELAY_DONE;
 	}
 	if (r->txn_open && fetch_relay_local_busy(r))
@@ -537,45 +538,33 @@ fetch_relay_cmd_ehlo(struct fetch_relay *r, const char *args)
 	r->helo[i] = '\0';
 	r->greeted = 1;
 	if (!r->txn_open) {
-		fetch_relay_own(r, "%s", r->ehlo);
+		fetch_relay_own(r, "%s", reply);
 		return FETCH_RELAY_DONE;
 	}
-	/* RFC 5321 4.1.4: EHLO resets the transaction, the local one too */
+	/* RFC 5321 4.1.4: EHLO (and HELO) resets the transaction, the local
+	 * one too */
 	fetch_relay_txn_reset(r);
 	if ((s = fetch_relay_forward(r, FETCH_RELAY_VERB_RESET, "RSET")) !=
 	    NULL)
-		(void)strlcpy(s->line, r->ehlo, sizeof(s->line));
+		(void)strlcpy(s->line, reply, sizeof(s->line));
 	return FETCH_RELAY_DONE;
+}
+
+/* fetch_relay_cmd_ehlo - our extensions: what the local MTA can take */
+static int
+fetch_relay_cmd_ehlo(struct fetch_relay *r, const char *args)
+{
+	return fetch_relay_greet(r, "EHLO", args, r->ehlo);
 }
 
 /* fetch_relay_cmd_helo - plain SMTP */
 static int
 fetch_relay_cmd_helo(struct fetch_relay *r, const char *args)
 {
-	struct fetch_relay_slot *s;
-	size_t i;
+	char reply[FETCH_RELAY_EHLO_MAX];	/* as long as a slot's line */
 
-	if (*args == '\0') {
-		fetch_relay_own(r, "501 5.5.4 Syntax: HELO hostname");
-		return FETCH_RELAY_DONE;
-	}
-	if (r->txn_open && fetch_relay_local_busy(r))
-		return FETCH_RELAY_WAIT;
-	for (i = 0; args[i] != '\0' && args[i] != ' ' &&
-	    i < sizeof(r->helo) - 1; i++)
-		r->helo[i] = isgraph((unsigned char)args[i]) ? args[i] : '?';
-	r->helo[i] = '\0';
-	r->greeted = 1;
-	if (!r->txn_open) {
-		fetch_relay_own(r, "250 %s", r->hostname);
-		return FETCH_RELAY_DONE;
-	}
-	fetch_relay_txn_reset(r);
-	if ((s = fetch_relay_forward(r, FETCH_RELAY_VERB_RESET, "RSET")) !=
-	    NULL)
-		(void)snprintf(s->line, sizeof(s->line), "250 %s",
-		    r->hostname);
-	return FETCH_RELAY_DONE;
+	(void)snprintf(reply, sizeof(reply), "250 %s", r->hostname);
+	return fetch_relay_greet(r, "HELO", args, reply);
 }
 
 /* fetch_relay_cmd_mail - MAIL FROM: checked, then relayed */

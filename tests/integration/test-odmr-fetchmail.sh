@@ -60,71 +60,17 @@ else not_ok "setup: $(tr '\n' '|' <"$T/setup.out")"; fi
 if odmrd_start; then ok "odmrd starts"; else not_ok "odmrd starts"; tap_done; fi
 
 cat >"$T/fm.py" <<'PY'
-"""Queue mail and compare what the customer's MTA got with the stored text."""
-import base64, json, os, random, re, smtplib, subprocess, sys
+"""Queue mail and compare what the customer's MTA got with the stored text
+(what test-odmr-fetch.sh does too is in tests/tools/site_check.py)."""
+import json, os, subprocess, sys
 
-T = os.environ["T"]
-CTL = [os.environ["ODMRCTL"], "-f", T + "/odmrd.conf"]
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.environ["top_srcdir"] + "/tests/tools")
+from site_check import ok, send, stored, mid_of, same, empty, queued
 
-
-def ok(cond, desc, detail=""):
-    d = str(detail).replace("\n", "|")
-    print(("ok - " + desc) if cond else ("not ok - %s%s" % (desc, (": " + d[:900]) if d else "")), flush=True)
-    return cond
-
-
-def ctl(*args):
-    p = subprocess.run(CTL + ["--json"] + list(args), capture_output=True, timeout=60)
-    if p.returncode != 0:
-        raise RuntimeError("odmrctl %s: exit %d %s" % (" ".join(args), p.returncode, p.stderr.decode(errors="replace")))
-    return json.loads(p.stdout)
-
-
-def send(tag, rcpts, extra):
-    """Queue one message; write T/stored/ID (the stored bytes) and T/stored/ID.json."""
-    token = "%08x" % random.SystemRandom().getrandbits(32)
-    mid = "<%s.%s@x.test>" % (tag, token)
-    body = b"plain body\r\n"
-    hdr = ["From: s-%s@x.test" % tag, "To: " + ", ".join(rcpts), "Subject: fetchmail %s" % tag, "Message-ID: " + mid,
-           "Date: Tue, 11 Jun 2024 10:00:00 +0000"]
-    mopts = []
-    if extra == "dots":
-        body = b"first\r\n.one dot\r\n..two dots\r\n.\r\n x\r\nlast\r\n"
-    elif extra == "8bit":
-        hdr += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"]
-        body = "Grüße aus Köln, 10 € — naïve café\r\n".encode() * 5
-        mopts = ["BODY=8BITMIME"]
-    elif extra == "big":
-        body = b"".join(b"line %06d %s\r\n" % (i, b"y" * 70) for i in range(2000))
-    msg = ("\r\n".join(hdr) + "\r\n\r\n").encode() + body
-    s = smtplib.SMTP("127.0.0.1", int(os.environ["SMTP_PORT"]), local_hostname="mx-client.test", timeout=30)
-    s.ehlo()
-    s.mail("s-%s@x.test" % tag, mopts)
-    for r in rcpts:
-        code, resp = s.rcpt(r)
-        if code != 250:
-            raise RuntimeError("RCPT %s: %d %s" % (r, code, resp))
-    code, resp = s.data(msg)
-    s.quit()
-    m = re.match(rb"2\.0\.0 Ok: queued as ([0-9A-Fa-f]{14})$", resp)
-    if code != 250 or not m:
-        raise RuntimeError("DATA: %d %s" % (code, resp))
-    qid = m.group(1).decode()
-    data = base64.b64decode(ctl("show", qid, "--raw")["content_base64"])
-    os.makedirs(T + "/stored", exist_ok=True)
-    open("%s/stored/%s" % (T, qid), "wb").write(data)
-    json.dump({"id": qid, "mid": mid, "sender": "s-%s@x.test" % tag, "rcpts": rcpts},
-              open("%s/stored/%s.json" % (T, qid), "w"))
-    print(qid)
-
-
-def stored(ids):
-    out = {}
-    for qid in ids:
-        meta = json.load(open("%s/stored/%s.json" % (T, qid)))
-        meta["data"] = open("%s/stored/%s" % (T, qid), "rb").read()
-        out[meta["mid"]] = meta
-    return out
+# fetchmail's own message bodies: no ". " line, a smaller "big"
+DOTS = b"first\r\n.one dot\r\n..two dots\r\n.\r\n x\r\nlast\r\n"
+BIG_LINES = 2000
 
 
 def after_received(text):
@@ -135,19 +81,6 @@ def after_received(text):
     while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
         i += 1
     return lines[:i], b"\n".join(lines[i:])
-
-
-def mid_of(data):
-    m = re.search(rb"(?im)^Message-ID: (<[^>]*>)", data)
-    return m.group(1).decode() if m else None
-
-
-def same(desc, got, want):
-    if got == want:
-        return ok(True, desc + " (%d octets)" % len(want))
-    i = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]), min(len(got), len(want)))
-    return ok(False, desc, "got %d octets, want %d; first difference at %d: got %r want %r" % (
-        len(got), len(want), i, got[max(0, i - 20):i + 40], want[max(0, i - 20):i + 40]))
 
 
 def sink(label, d, *ids):
@@ -202,23 +135,13 @@ def postfix(label, pf, *ids):
            "%s: %s envelope in Postfix" % (label, meta["id"]), e)
 
 
-def empty(*domains):
-    for d in domains:
-        q = ctl("queue", d)["messages"]
-        ok(q == [], "%s is empty in odmrd" % d, [m["id"] for m in q])
-
-
-def queued(d, n):
-    q = ctl("queue", d)["messages"]
-    ok(len(q) == n, "%s still holds %d message(s)" % (d, n), [m["id"] for m in q])
-
-
 if __name__ == "__main__":
-    f = {"send": lambda: send(sys.argv[2], sys.argv[3].split(","), sys.argv[4]),
+    f = {"send": lambda: send(sys.argv[2], sys.argv[3].split(","), sys.argv[4], "fetchmail",
+                              dots=DOTS, big_lines=BIG_LINES),
          "sink": lambda: sink(sys.argv[2], sys.argv[3], *sys.argv[4:]),
          "postfix": lambda: postfix(sys.argv[2], sys.argv[3], *sys.argv[4:]),
-         "empty": lambda: empty(*sys.argv[2:]),
-         "queued": lambda: queued(sys.argv[2], int(sys.argv[3]))}[sys.argv[1]]
+         "empty": lambda: empty(*sys.argv[2:], where="in odmrd"),
+         "queued": lambda: queued(sys.argv[2], int(sys.argv[3]), where="")}[sys.argv[1]]
     f()
 PY
 
