@@ -184,19 +184,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 3' INT TERM
 
-# free_port - a TCP port nobody listens on at 127.0.0.1
-free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
-# listening PORT - true when something listens on 127.0.0.1:PORT
-listening() {
-	ss -Hltn "sport = :$1" | grep -q .
-}
-
 # wait_listen PORT PID - wait up to 20 s for PORT to listen (PID alive)
 wait_listen() {
 	_i=0
@@ -211,31 +198,10 @@ wait_listen() {
 	return 1
 }
 
-# wait_free PORT - wait up to 20 s for PORT to stop listening
-wait_free() {
-	_i=0
-	while [ "$_i" -lt 200 ]; do
-		listening "$1" || return 0
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 1
-}
-
-# median VALUES... - the median (lower middle) of numbers
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
-}
-
 # ratio A B - A / B with two decimals, "—" when either is missing
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN {
 		if (a == "" || b == "" || b == 0) print "—"; else printf "%.2f", a / b }'
-}
-
-# now_ns - wall clock in nanoseconds
-now_ns() {
-	date +%s%N
 }
 
 ## odmrd
@@ -381,13 +347,6 @@ sink_start() {
 		echo "accept.sh: smtp-sink does not listen: $(tail -3 "$W/sink.log")" >&2
 		exit 3
 	fi
-}
-
-sink_stop() {
-	kill -TERM "$sink_pid" 2> /dev/null
-	wait "$sink_pid" 2> /dev/null
-	sink_pid=""
-	wait_free "$sink_port"
 }
 
 ## one repetition

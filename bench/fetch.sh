@@ -123,14 +123,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 3' INT TERM
 
-# free_port - a TCP port nobody listens on at 127.0.0.1
-free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
 # wait_listen PORT PID - wait up to 20 s for PORT to listen (PID alive)
 wait_listen() {
 	_i=0
@@ -141,16 +133,6 @@ wait_listen() {
 		_i=$((_i + 1))
 	done
 	return 1
-}
-
-# median VALUES... - the median (lower middle) of numbers
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
-}
-
-# now_ns - wall clock in nanoseconds
-now_ns() {
-	date +%s%N
 }
 
 smtp_port=$(free_port)
