@@ -152,29 +152,7 @@ odmrd_pid=""
 sink_pid=""
 pf_running=0
 
-# stop_all - stop whatever this script started
-stop_all() {
-	for _p in $odmrd_pid $sink_pid; do
-		kill -TERM "$_p" 2> /dev/null
-		wait "$_p" 2> /dev/null
-	done
-	odmrd_pid=""
-	sink_pid=""
-	if [ "$pf_running" -eq 1 ]; then
-		postfix -c "$W/pf/conf" stop > /dev/null 2>&1
-		pf_running=0
-	fi
-}
-
-cleanup() {
-	stop_all
-	if [ "$keep" -eq 1 ]; then
-		echo "etrn.sh: state kept in $W" >&2
-	else
-		rm -rf "$W"
-	fi
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT	# bench/lib.sh: stop_all, then remove $W
 trap 'exit 3' INT TERM
 
 hz=$(getconf CLK_TCK 2> /dev/null || echo 100)

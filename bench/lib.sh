@@ -471,3 +471,28 @@ leg_postfix() {
 			printf "%.1f %.2f %s - %.0f %s\n", n / s, s, f, busy, ss }')
 	fi
 }
+
+# stop_all - stop the odmrd, smtp-sink and private Postfix a script started
+# ($odmrd_pid, $sink_pid, $pf_running with its instance in $W/pf)
+stop_all() {
+	for _p in $odmrd_pid $sink_pid; do
+		kill -TERM "$_p" 2> /dev/null
+		wait "$_p" 2> /dev/null
+	done
+	odmrd_pid=""
+	sink_pid=""
+	if [ "$pf_running" -eq 1 ]; then
+		postfix -c "$W/pf/conf" stop > /dev/null 2>&1
+		pf_running=0
+	fi
+}
+
+# bench_cleanup - the EXIT trap: stop everything, remove $W unless --keep
+bench_cleanup() {
+	stop_all
+	if [ "$keep" -eq 1 ]; then
+		echo "$(basename "$0"): state kept in $W" >&2
+	else
+		rm -rf "$W"
+	fi
+}
