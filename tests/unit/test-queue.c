@@ -28,8 +28,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "compat.h"
 #include "queue.h"
+#include "queue_rec.h"
 
 struct fx {
 	char		 dir[64];
@@ -1097,6 +1099,85 @@ test_survive_recovery(void **state)
 	assert_int_equal(walk(f->q, "example.org", 0).msgs, 4);
 }
 
+/* test_rec_versions - version 1 records (before retry, delay_warned) read */
+static void
+test_rec_versions(void **state)
+{
+	struct queue_domain d, back;
+	struct queue_msg m, mback;
+	struct queue_rcpt r;
+	char *owners[] = { (char *)"alice" };
+	struct buf b;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	(void)strlcpy(d.name, "example.org", sizeof(d.name));
+	d.owners = owners;
+	d.nowners = 1;
+	d.route = (char *)"mx";
+	d.retry = 600;
+	buf_init(&b);
+	queue_rec_dom_encode(&b, &d);
+	assert_int_equal(queue_rec_dom_decode(b.data, b.len, &back), 0);
+	assert_int_equal(back.retry, 600);
+	queue_domain_clear(&back);
+	/* version 1: the same bytes without the trailing u64 retry */
+	((unsigned char *)b.data)[0] = 1;
+	assert_int_equal(queue_rec_dom_decode(b.data, b.len - 8, &back), 0);
+	assert_int_equal(back.retry, 0);
+	assert_string_equal(back.name, "example.org");
+	queue_domain_clear(&back);
+	/* a version 1 record with the new field is refused */
+	assert_int_equal(queue_rec_dom_decode(b.data, b.len, &back), -1);
+	buf_release(&b);
+
+	memset(&m, 0, sizeof(m));
+	memset(&r, 0, sizeof(r));
+	r.addr = (char *)"u@example.org";
+	(void)strlcpy(r.domain, "example.org", sizeof(r.domain));
+	m.qid = 42;
+	m.sender = (char *)"s@x.test";
+	m.nrcpt = 1;
+	m.rcpt = &r;
+	m.delay_warned = 12345;
+	queue_rec_msg_encode(&b, &m);
+	assert_int_equal(queue_rec_msg_decode(b.data, b.len, &mback), 0);
+	assert_int_equal(mback.delay_warned, 12345);
+	queue_msg_clear(&mback);
+	((unsigned char *)b.data)[0] = 1;
+	assert_int_equal(queue_rec_msg_decode(b.data, b.len - 8, &mback), 0);
+	assert_int_equal(mback.delay_warned, 0);
+	assert_string_equal(mback.rcpt[0].addr, "u@example.org");
+	queue_msg_clear(&mback);
+	buf_release(&b);
+}
+
+/* test_warned - QUEUE_OUTCOME_WARNED marks the message, nothing else */
+static void
+test_warned(void **state)
+{
+	struct fx *f = *state;
+	const char *r[] = { "a@example.org" };
+	struct queue_outcome o;
+	struct queue_msg *m = NULL;
+	uint64_t qid;
+
+	add_domain(f->q, "example.org", 0, 0, 0, 0);
+	assert_int_equal(enqueue(f->q, "late", 4, &qid, r, 1), QUEUE_OK);
+	memset(&o, 0, sizeof(o));
+	o.qid = qid;
+	o.rcpt_index = 0;
+	o.kind = QUEUE_OUTCOME_WARNED;
+	assert_int_equal(queue_record(f->q, &o, 1, NULL), QUEUE_OK);
+	assert_int_equal(queue_get(f->q, qid, &m, NULL), QUEUE_OK);
+	assert_true(m->delay_warned != 0);
+	assert_int_equal(m->rcpt[0].state, QUEUE_RCPT_QUEUED);
+	assert_int_equal(m->rcpt[0].attempts, 0);
+	queue_msg_free(&m);
+	assert_int_equal(walk(f->q, "example.org", 0).msgs, 1);
+	assert_consistent(f->q);
+}
+
 /* main - run the table of store tests */
 int
 main(void)
@@ -1104,6 +1185,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_missing),
 		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_rec_versions),
+		cmocka_unit_test_setup_teardown(test_warned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domain_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enqueue_walk, setup, teardown),
