@@ -27,6 +27,7 @@
 #include "xmalloc.h"
 
 #include "queue.h"
+#include "turn_bounce.h"
 #include "turn_flush.h"
 #include "turn_mx.h"
 #include "turn_session.h"
@@ -98,6 +99,11 @@ struct turn_flush {
 	struct io	*io;
 	struct turn_session *turn;
 	int		 delivered_any;
+	/* a DSN's destination that cannot exist (NXDOMAIN, null MX):
+	 * its DSNs fail now instead of retrying until they expire */
+	int		 permanent;
+	char		 perm_status[TURN_MX_CODE_LEN];
+	unsigned	 dsn_failed, dsn_reported, dsn_lost;
 	struct turn_flush_result result;
 	struct queue_error err;
 	/* the record job */
@@ -291,6 +297,12 @@ turn_flush_mx_done(void *arg)
 		    " status=%s reason=\"%s\"", f->session_id, f->domain,
 		    m->res.status == TURN_MX_PERMFAIL ? "permanent" :
 		    "temporary", m->res.error);
+		if (m->res.status == TURN_MX_PERMFAIL && f->rcpt_domain != NULL &&
+		    f->p.dsn) {
+			f->permanent = 1;
+			(void)strlcpy(f->perm_status, m->res.status_code,
+			    sizeof(f->perm_status));
+		}
 		free(m);
 		f->result.status = TURN_FLUSH_FAILED;
 		turn_flush_finish(f);
@@ -551,11 +563,48 @@ turn_flush_collect(const struct queue_msg *m, void *arg)
 		}
 		f->outcomes[f->noutcomes].qid = m->qid;
 		f->outcomes[f->noutcomes].rcpt_index = m->rcpt[i].index;
-		f->outcomes[f->noutcomes].kind = QUEUE_OUTCOME_DEFERRED;
+		f->outcomes[f->noutcomes].kind = f->permanent ?
+		    QUEUE_OUTCOME_FAILED : QUEUE_OUTCOME_DEFERRED;
 		f->outcomes[f->noutcomes].text = f->result.error;
 		f->noutcomes++;
 	}
 	return 0;
+}
+
+/* turn_flush_report - a DSN that can never be delivered: tell postmaster */
+static void
+turn_flush_report(struct turn_flush *f, size_t i)
+{
+	struct turn_bounce_rcpt br;
+	struct turn_bounce b;
+	char why[TURN_SESSION_ERROR_MAX];
+
+	memset(&br, 0, sizeof(br));
+	br.index = f->outcomes[i].rcpt_index;
+	br.status = f->perm_status[0] != '\0' ? f->perm_status : "5.1.2";
+	br.diagnostic = f->result.error;
+	memset(&b, 0, sizeof(b));
+	b.queue = f->p.queue;
+	b.reporting_mta = f->helo_name;
+	b.postmaster = f->postmaster;
+	b.qid = f->outcomes[i].qid;
+	b.kind = TURN_DSN_FAILURE;
+	b.rcpts = &br;
+	b.nrcpt = 1;
+	switch (turn_bounce_queue(&b, why, sizeof(why))) {
+	case TURN_BOUNCE_QUEUED:
+		f->dsn_reported++;
+		break;
+	case TURN_BOUNCE_LOST:
+		f->dsn_lost++;
+		break;
+	case TURN_BOUNCE_ERROR:
+		/* keep it queued: it expires, and is reported, later */
+		f->outcomes[i].kind = QUEUE_OUTCOME_DEFERRED;
+		break;
+	case TURN_BOUNCE_NONE:
+		break;
+	}
 }
 
 /* turn_flush_record_run - on the pool: record the reason, then unclaim */
@@ -573,6 +622,9 @@ turn_flush_record_run(void *arg)
 			log_warnx("session=%s event=store-error op=walk"
 			    " domain=%s reason=\"%s\"", f->session_id,
 			    f->domain, err.text);
+		/* reports first, then the failures (turn_bounce(3)) */
+		for (off = 0; f->permanent && off < f->noutcomes; off++)
+			turn_flush_report(f, off);
 		for (off = 0; off < f->noutcomes; off += n) {
 			n = f->noutcomes - off;
 			if (n > TURN_FLUSH_RECORD_BATCH)
@@ -586,6 +638,8 @@ turn_flush_record_run(void *arg)
 			}
 			f->result.deferred_recorded += (unsigned)n;
 		}
+		if (f->permanent)
+			f->dsn_failed = f->result.deferred_recorded;
 	}
 	if (f->claimed && queue_unclaim(f->p.queue, f->domain, f->holder,
 	    f->result.turn.completed, &err) != QUEUE_OK)
@@ -603,7 +657,13 @@ turn_flush_record_done(void *arg)
 
 	f->job = 0;
 	turn_flush_enter_state(f, TURN_FLUSH_STATE_DONE);
-	if (r->deferred_recorded > 0)
+	if (f->permanent)
+		log_info("session=%s event=dsn-undeliverable domain=%s"
+		    " destination=%s failed=%u to_postmaster=%u lost=%u"
+		    " reason=\"%s\"", f->session_id, f->domain,
+		    f->rcpt_domain, f->dsn_failed, f->dsn_reported,
+		    f->dsn_lost, r->error);
+	else if (r->deferred_recorded > 0)
 		log_info("session=%s event=flush-deferred domain=%s rcpts=%u"
 		    " reason=\"%s\"", f->session_id, f->domain,
 		    r->deferred_recorded, r->error);

@@ -364,6 +364,13 @@ check "the DSN is delivered to sender.test's MX (127.0.0.3)" \
     wait_log 'event=flush-end domain=dsn.odmr.invalid status=done relay=mx1.mx.test\[127.0.0.3\]:25' 20
 check "sender.test's MX received the DSN" \
     sh -c "[ \$(ls '$T/mxsink' | wc -l) -eq $((nmx + 1)) ] && grep -l 'Undelivered Mail Returned to Sender' '$T/mxsink'/* >/dev/null"
+# a DSN to a domain that does not exist fails at once (no 5-day retry)
+swaks -s 127.0.0.1 -p "$SMTP_PORT" -f someone@nowhere.test -t bad@rej.test \
+    --header "Subject: will bounce into nothing" --silent 2
+out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN rej.test")
+check "a DSN for a sender domain with no DNS (NXDOMAIN) fails at once" \
+    wait_log 'event=dsn-undeliverable domain=dsn.odmr.invalid destination=nowhere.test failed=1 to_postmaster=0 lost=1' 20
+check "and leaves the DSN domain empty" test "$(queued dsn.odmr.invalid)" = 0
 kill "$cust_pid"; wait "$cust_pid" 2>/dev/null; cust_pid=""
 kill "$sink2_pid"; wait "$sink2_pid" 2>/dev/null; sink2_pid=""
 
