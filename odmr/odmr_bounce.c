@@ -20,7 +20,9 @@
  *	  then those recipients are recorded failed. The scan reads only
  *	  what expired, whatever the size of the store. A domain being
  *	  delivered is left for the next round;
- *	- delay: with delay_warning set, each customer domain's queue is
+ *	- delay: with delay_warning set, at most every delay_warning/10 (and
+ *	  every ODMR_BOUNCE_DELAY_EVERY seconds at least), each customer
+ *	  domain's queue is
  *	  walked in arrival order up to the first message younger than
  *	  delay_warning; an older message not yet reported gets a delay
  *	  DSN (RFC 3464 "delayed", 4.4.1, Will-Retry-Until its expiry)
@@ -71,6 +73,8 @@
 #define ODMR_BOUNCE_KICK_MS	500	/* a kick starts a round this soon */
 #define ODMR_BOUNCE_CLAIM_TTL	(2 * 60 * 60)
 #define ODMR_BOUNCE_LOG_MAX	64	/* expiry lines kept for the log */
+#define ODMR_BOUNCE_DELAY_EVERY	600	/* s: the delay scan at most this
+					   seldom (or delay_warning/10) */
 
 enum odmr_bounce_state {
 	ODMR_BOUNCE_STATE_IDLE = 0,
@@ -113,6 +117,7 @@ struct odmr_bounce {
 	struct odmr_bounce_expired *exp;
 	size_t		 nexp;
 	uint64_t	 delay_warning;	/* 0: off */
+	uint64_t	 delay_scanned;	/* when the delay scan last ran */
 	struct odmr_bounce_dom *doms;
 	size_t		 ndoms;
 	struct odmr_bounce_expired *late;	/* due a delay DSN */
@@ -380,10 +385,19 @@ odmr_bounce_delay_scan(struct odmr_bounce *b)
 {
 	struct queue *q = b->d->queue;
 	struct queue_error err;
+	uint64_t every;
 	size_t i;
 
-	if (b->delay_warning == 0 ||
-	    queue_domain_list(q, odmr_bounce_dom_fn, b, &err) != QUEUE_OK)
+	/* the walk reads all the mail older than delay_warning: not every
+	 * round, since a delay notice minutes late is as good */
+	every = b->delay_warning / 10;
+	if (every > ODMR_BOUNCE_DELAY_EVERY)
+		every = ODMR_BOUNCE_DELAY_EVERY;
+	if (b->delay_warning == 0 || (b->delay_scanned != 0 &&
+	    b->now < b->delay_scanned + every && b->now >= b->delay_scanned))
+		return;
+	b->delay_scanned = b->now;
+	if (queue_domain_list(q, odmr_bounce_dom_fn, b, &err) != QUEUE_OK)
 		return;
 	/* each walk goes in arrival order and stops at the first message
 	 * younger than delay_warning: it reads only the old mail */
