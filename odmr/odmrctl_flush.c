@@ -90,15 +90,6 @@ odmrctl_flush_signal(int signo, void *arg)
 	turn_flush_abort(&of->flush);
 }
 
-/* odmrctl_flush_any - stop the walk at the first deliverable message */
-static int
-odmrctl_flush_any(const struct queue_msg *m, void *arg)
-{
-	(void)m;
-	*(int *)arg = 1;
-	return 1;
-}
-
 /* odmrctl_flush_report - the one line, and the exit code */
 static int
 odmrctl_flush_report(const char *domain, const struct turn_flush_result *r)
@@ -239,8 +230,8 @@ odmrctl_flush(struct odmrctl *ctl, int argc, char **argv)
 		odmrctl_err("flush: %s has --route client: it is delivered"
 		    " to the site's address when the site sends ETRN", name);
 		rc = ODMRCTL_EXIT_NOTFOUND;
-	} else if ((st = queue_walk(ctl->q, name, QUEUE_WALK_DELIVERABLE,
-	    odmrctl_flush_any, &any, &qerr)) != QUEUE_OK)
+	} else if ((st = queue_deliverable(ctl->q, name, &any, &qerr)) !=
+	    QUEUE_OK)
 		rc = odmrctl_store_err(st, &qerr, "flush: %s", name);
 	else if (!any) {
 		printf("%s: no mail to deliver\n", name);

@@ -186,15 +186,6 @@ smtp_atrn_list_fn(const struct queue_domain *dom, void *arg)
 	return 0;
 }
 
-/* smtp_atrn_any_fn - stop the walk at the first deliverable message */
-static int
-smtp_atrn_any_fn(const struct queue_msg *m, void *arg)
-{
-	(void)m;
-	*(int *)arg = 1;
-	return 1;
-}
-
 /* smtp_atrn_unclaim - give back the claims taken so far */
 static void
 smtp_atrn_unclaim(struct smtp_session *s, int picked_up)
@@ -255,8 +246,7 @@ smtp_atrn_run(void *arg)
 		a->nclaimed++;
 	}
 	for (i = 0; i < a->ndomains && !any; i++) {
-		st = queue_walk(q, a->domains[i], QUEUE_WALK_DELIVERABLE,
-		    smtp_atrn_any_fn, &any, &a->err);
+		st = queue_deliverable(q, a->domains[i], &any, &a->err);
 		if (st != QUEUE_OK) {
 			a->result = SMTP_ATRN_ERROR;
 			smtp_atrn_unclaim(s, 0);

@@ -114,15 +114,6 @@ smtp_etrn_owner(const struct queue_domain *dom, const char *user)
 	return 0;
 }
 
-/* smtp_etrn_any_fn - stop the walk at the first deliverable message */
-static int
-smtp_etrn_any_fn(const struct queue_msg *m, void *arg)
-{
-	(void)m;
-	*(int *)arg = 1;
-	return 1;
-}
-
 /* smtp_etrn_take - policy check of one domain; keep it if allowed */
 static void
 smtp_etrn_take(struct smtp_session *s, const struct queue_domain *dom)
@@ -229,8 +220,8 @@ smtp_etrn_run(void *arg)
 	for (i = 0; i < e->ndoms; i++) {
 		if (e->doms[i].messages == 0)
 			continue;
-		st = queue_walk(q, e->doms[i].name, QUEUE_WALK_DELIVERABLE,
-		    smtp_etrn_any_fn, &e->doms[i].any, &e->err);
+		st = queue_deliverable(q, e->doms[i].name, &e->doms[i].any,
+		    &e->err);
 		if (st != QUEUE_OK) {
 			e->result = SMTP_ETRN_UNABLE;
 			(void)snprintf(e->why, sizeof(e->why), "the queue"

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "compat.h"
 #include "dname.h"
@@ -353,6 +354,25 @@ queue_walk(struct queue *q, const char *domain, unsigned flags,
 	return q->be->walk(q->state, key, flags, fn, arg, err);
 }
 
+/* queue_deliverable_fn - stop the walk at the first message */
+static int
+queue_deliverable_fn(const struct queue_msg *m, void *arg)
+{
+	(void)m;
+	*(int *)arg = 1;
+	return 1;
+}
+
+/* queue_deliverable - does the domain hold a queued (not held) message? */
+enum queue_status
+queue_deliverable(struct queue *q, const char *domain, int *any,
+    struct queue_error *err)
+{
+	*any = 0;
+	return queue_walk(q, domain, QUEUE_WALK_DELIVERABLE,
+	    queue_deliverable_fn, any, err);
+}
+
 /* queue_get - read a whole message envelope */
 enum queue_status
 queue_get(struct queue *q, uint64_t qid, struct queue_msg **mp,
@@ -577,6 +597,34 @@ queue_ret_name(enum queue_ret r)
 	static const char *const names[] = { "default", "FULL", "HDRS" };
 
 	return NAME_OF(names, r);
+}
+
+/* queue_body_type_parse - 7BIT|8BITMIME|BINARYMIME, any case */
+int
+queue_body_type_parse(const char *s, enum queue_body_type *b)
+{
+	static const char *const names[] = { "7BIT", "8BITMIME", "BINARYMIME" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(s, names[i]) == 0) {
+			*b = (enum queue_body_type)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* queue_ret_parse - RFC 3461 FULL|HDRS, any case */
+int
+queue_ret_parse(const char *s, enum queue_ret *r)
+{
+	if (strcasecmp(s, "FULL") == 0)
+		*r = QUEUE_RET_FULL;
+	else if (strcasecmp(s, "HDRS") == 0)
+		*r = QUEUE_RET_HDRS;
+	else
+		return -1;
+	return 0;
 }
 
 static const char *const queue_etrn_names[] = { "off", "any", "owner" };

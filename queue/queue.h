@@ -279,6 +279,8 @@ enum queue_status queue_enqueue_mem(struct queue *, struct queue_msg *,
 	    const void *body, size_t len, struct queue_error *);
 enum queue_status queue_walk(struct queue *, const char *domain,
 	    unsigned flags, queue_msg_fn, void *arg, struct queue_error *);
+enum queue_status queue_deliverable(struct queue *, const char *domain,
+	    int *any, struct queue_error *);
 enum queue_status queue_get(struct queue *, uint64_t qid,
 	    struct queue_msg **, struct queue_error *);
 enum queue_status queue_body_read(struct queue *, uint64_t qid,
@@ -318,6 +320,8 @@ const char *queue_etrn_name(enum queue_etrn);
 const char *queue_tls_name(enum queue_tls);
 int	queue_etrn_parse(const char *, enum queue_etrn *);
 int	queue_tls_parse(const char *, enum queue_tls *);
+int	queue_body_type_parse(const char *, enum queue_body_type *);
+int	queue_ret_parse(const char *, enum queue_ret *);
 void	queue_notify_format(unsigned notify, char *out, size_t outsz);
 
 #endif
