@@ -14,7 +14,7 @@ tests_unit_test_turn_dsn_LDADD = turn/libturn.a $(UTIL_LIBS) $(CMOCKA_LIBS)
 # tests/integration/test-turn-dsn.sh checks its output with dsn-check.py
 noinst_PROGRAMS += tests/tools/dsn-make
 tests_tools_dsn_make_SOURCES = tests/tools/dsn-make.c
-tests_tools_dsn_make_LDADD = turn/libturn.a $(UTIL_LIBS)
+tests_tools_dsn_make_LDADD = $(TURN_LIBS)
 TESTS += tests/integration/test-turn-dsn.sh
 EXTRA_DIST += tests/tools/dsn-check.py
 # its fuzz target (tests/fuzz/fuzz-turn-dsn) is in FUZZ_TARGETS, tests/local.mk

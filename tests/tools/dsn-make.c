@@ -147,22 +147,12 @@ main(int argc, char **argv)
 		case 's': m.sender = optarg; break;
 		case 'e': m.envid = optarg; break;
 		case 'r':
-			if (strcasecmp(optarg, "full") == 0)
-				m.ret = QUEUE_RET_FULL;
-			else if (strcasecmp(optarg, "hdrs") == 0)
-				m.ret = QUEUE_RET_HDRS;
-			else
+			if (queue_ret_parse(optarg, &m.ret) == -1)
 				usage();
 			break;
 		case 'u': m.smtputf8 = 1; break;
 		case 'b':
-			if (strcasecmp(optarg, "7bit") == 0)
-				m.body = QUEUE_BODY_7BIT;
-			else if (strcasecmp(optarg, "8bitmime") == 0)
-				m.body = QUEUE_BODY_8BITMIME;
-			else if (strcasecmp(optarg, "binarymime") == 0)
-				m.body = QUEUE_BODY_BINARYMIME;
-			else
+			if (queue_body_type_parse(optarg, &m.body) == -1)
 				usage();
 			break;
 		case 'i':
