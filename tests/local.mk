@@ -47,7 +47,7 @@ TESTS += \
 	tests/integration/test-dsn.sh
 EXTRA_DIST += tests/tap.sh tests/integration tests/stress \
 	tests/tools/smtp-dialogue.py tests/tools/smtp-acker.py \
-	tests/tools/etrn-client.py
+	tests/tools/etrn-client.py tests/unit/test-rows.h
 
 # Fuzz targets: built as libFuzzer binaries with --enable-fuzzer, and
 # always built as corpus replayers so make check runs every corpus.

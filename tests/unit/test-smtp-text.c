@@ -55,6 +55,7 @@
 #include "smtp_spool.h"
 #include "smtp_text.h"
 #include "xmalloc.h"
+#include "test-rows.h"
 
 /* An input literal with its length, NULs included. */
 #define IN(s)		.in = (s), .len = sizeof(s) - 1
@@ -808,16 +809,6 @@ group_teardown(void **state)
 	(void)state;
 	return rmdir(spool_dir);
 }
-
-/* add_rows - one TAP case per row of a table */
-#define ADD_ROWS(kind, table, fn) do {					\
-	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++, n++) {	\
-		tests[n].name = xasprintf("%s %zu: %s", kind, i,	\
-		    table[i].name);					\
-		tests[n].test_func = fn;				\
-		tests[n].initial_state = (void *)&table[i];		\
-	}								\
-} while (0)
 
 /* main - one TAP case per table row, then the other tests */
 int

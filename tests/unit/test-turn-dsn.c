@@ -39,6 +39,7 @@
 
 #include "queue.h"
 #include "turn_dsn.h"
+#include "test-rows.h"
 
 #define NRCPT_MAX	4
 #define MUST_MAX	8
@@ -687,16 +688,6 @@ test_once(void **state)
 	    "full");
 	buf_release(&out);
 }
-
-/* ADD_ROWS - one TAP case per row of a table */
-#define ADD_ROWS(kind, table, fn) do {					\
-	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++, n++) {	\
-		tests[n].name = xasprintf("%s %zu: %s", kind, i,	\
-		    table[i].name);					\
-		tests[n].test_func = fn;				\
-		tests[n].initial_state = (void *)&table[i];		\
-	}								\
-} while (0)
 
 /* main - one TAP case per table row, then the other tests */
 int

@@ -42,6 +42,7 @@
 #include "buf.h"
 #include "turn_mime.h"
 #include "xmalloc.h"
+#include "test-rows.h"
 
 /* An input literal with its length, NULs included. */
 #define IN(s)		.in = (s), .inlen = sizeof(s) - 1
@@ -1155,16 +1156,6 @@ test_mutations(void **state)
 	}
 	buf_release(&out);
 }
-
-/* ADD_ROWS - one TAP case per row of a table */
-#define ADD_ROWS(kind, table, fn) do {					\
-	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++, n++) {	\
-		tests[n].name = xasprintf("%s %zu: %s", kind, i,	\
-		    table[i].name);					\
-		tests[n].test_func = fn;				\
-		tests[n].initial_state = (void *)&table[i];		\
-	}								\
-} while (0)
 
 /* main - one TAP case per table row, then the other tests */
 int

@@ -34,6 +34,7 @@
 
 #include "queue.h"
 #include "turn_proto.h"
+#include "test-rows.h"
 
 #define E(x)	TURN_PROTO_EXT_##x
 #define MAXL	12
@@ -302,16 +303,6 @@ test_stuff(void **state)
 	}
 	free(cuts);
 }
-
-/* ADD_ROWS - one TAP case per row of a table */
-#define ADD_ROWS(kind, table, fn) do {					\
-	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++, n++) {	\
-		tests[n].name = xasprintf("%s %zu: %s", kind, i,	\
-		    table[i].name);					\
-		tests[n].test_func = fn;				\
-		tests[n].initial_state = (void *)&table[i];		\
-	}								\
-} while (0)
 
 #define NROWS(t)	(sizeof(t) / sizeof(t[0]))
 
