@@ -17,14 +17,18 @@
  *	Store work runs as jobs on the work pool (work 3h): the list of
  *	queued message ids (one walk per domain, ids only, so no walk is
  *	held open across network waits), each message's load (turn_msg 3),
- *	and each message's outcomes (queue_record()). While one message is
- *	on the wire the next one is loaded (one ahead), and the outcomes of
- *	up to TURN_RECORDS_MAX earlier ones are being made durable: the
- *	store's disk flush overlaps the customer's round trips, and
- *	guarantee 2 (SPEC.md) holds, since a crash before the record only
- *	means the message is sent again. All records are done before QUIT
- *	counts as completion. When the list is done the domains are walked
- *	again for mail that arrived meanwhile, up to TURN_ROUNDS_MAX times.
+ *	and the outcomes (queue_record()). Messages are read
+ *	TURN_LOAD_BATCH at a time (at most TURN_LOAD_OCTETS of text ahead)
+ *	while earlier ones are on the wire. Outcomes are recorded in
+ *	batches, one transaction and one disk flush each: a batch goes when
+ *	it holds TURN_RECORD_BATCH messages, has waited
+ *	TURN_RECORD_DELAY_MS, or the session waits for it; up to
+ *	TURN_RECORDS_MAX messages may be answered and not yet recorded.
+ *	Guarantee 2 (SPEC.md) holds, since a crash before the record only
+ *	means those messages are sent again: delivered twice at worst,
+ *	never lost. All records are done before QUIT counts as completion.
+ *	When the list is done the domains are walked again for mail that
+ *	arrived meanwhile, up to TURN_ROUNDS_MAX times.
  *
  *	With PIPELINING (RFC 2920) MAIL, every RCPT and DATA (or the first
  *	BDAT chunk, RFC 3030) go out in one write: the io's output buffer
@@ -36,6 +40,18 @@
  *	offers PIPELINING. Long DATA text is queued TURN_WRITE_CHUNK
  *	octets at a time, on IO_LOWAT.
  *
+ *	Transactions are pipelined back to back too (turn_session_ahead()):
+ *	once a message's text (or BDAT LAST, or its RSET) is written, the
+ *	next ones go without waiting for its replies, each opened with
+ *	RSET so that it starts clean however the one before it ended. With
+ *	BDAT whole messages of one chunk go, up to TURN_WINDOW of them and
+ *	TURN_WINDOW_OCTETS of text; with DATA only the next group up to
+ *	DATA, whose 354 must come first. cur is the transaction whose
+ *	replies are awaited, sent[] those written behind it; when cur is
+ *	done the oldest of sent[] takes its place in TURN_STATE_RESET, and
+ *	the replies are taken by the same handlers as ever. A customer
+ *	that refuses the RSET ends the session (its state is unknown).
+ *
  *	Outcomes (RFC 5321 sections 3.3 and 4.2.5): a 5xx to RCPT fails
  *	that recipient, a 4xx defers it; a failed MAIL gives its reply to
  *	every recipient and is followed by RSET; the reply to the end of
@@ -46,8 +62,8 @@
  *	A 421, a timeout, a disconnection or a connection error ends the
  *	session at once (turn_session_lost()): the connection is closed,
  *	the message in progress has its accepted recipients deferred with
- *	the reason, and recipients whose RCPT was never answered are left
- *	as they were.
+ *	the reason, and recipients whose RCPT was never answered, as those
+ *	of every transaction written behind it, are left as they were.
  * SEE ALSO
  *	turn_msg(3), turn_proto(3), queue(3), io(3), work(3), RFC 2645,
  *	RFC 5321, RFC 2920, RFC 3030
@@ -83,8 +99,15 @@
 #define TURN_ROUNDS_MAX		8	/* walks for mail that came meanwhile */
 #define TURN_HELO_MAX		255
 #define TURN_AGAIN_MAX		1000	/* transactions for the 452 rest */
-#define TURN_RECORDS_MAX	32	/* messages being recorded while the
-					   next ones are sent */
+#define TURN_RECORDS_MAX	128	/* messages not yet recorded while
+					   the next ones are sent */
+#define TURN_RECORD_BATCH	32	/* messages per record job */
+#define TURN_RECORD_DELAY_MS	100	/* a smaller batch waits this long */
+#define TURN_WINDOW		8	/* transactions written ahead of the
+					   one being answered */
+#define TURN_WINDOW_OCTETS	(1024 * 1024)	/* their text, at most */
+#define TURN_LOAD_BATCH		8	/* messages read per load job */
+#define TURN_LOAD_OCTETS	(1024 * 1024)	/* text read ahead, at most */
 #define TURN_MIN		(60 * 1000)
 
 const char *const turn_state_names[TURN_STATE_COUNT] = {
@@ -103,6 +126,7 @@ const char *const turn_state_names[TURN_STATE_COUNT] = {
 	[TURN_STATE_BDAT] = "bdat",
 	[TURN_STATE_LAST] = "last",
 	[TURN_STATE_RSET] = "rset",
+	[TURN_STATE_RESET] = "reset",
 	[TURN_STATE_RECORD] = "record",
 	[TURN_STATE_QUIT] = "quit",
 	[TURN_STATE_END] = "end",
@@ -124,6 +148,7 @@ const char *const turn_state_descriptions[TURN_STATE_COUNT] = {
 	[TURN_STATE_BDAT] = "sending BDAT",
 	[TURN_STATE_LAST] = "waiting for the BDAT LAST reply",
 	[TURN_STATE_RSET] = "sending RSET",
+	[TURN_STATE_RESET] = "sending RSET before a pipelined transaction",
 	[TURN_STATE_RECORD] = "recording the outcomes",
 	[TURN_STATE_QUIT] = "sending QUIT",
 	[TURN_STATE_END] = "finishing",
@@ -146,6 +171,7 @@ const unsigned turn_session_timeout_default[TURN_STATE_COUNT] = {
 	[TURN_STATE_BDAT] = 3 * TURN_MIN,
 	[TURN_STATE_LAST] = 10 * TURN_MIN,
 	[TURN_STATE_RSET] = 5 * TURN_MIN,
+	[TURN_STATE_RESET] = 5 * TURN_MIN,
 	[TURN_STATE_RECORD] = 0,
 	[TURN_STATE_QUIT] = 30 * 1000,
 	[TURN_STATE_END] = 0,
@@ -159,7 +185,8 @@ static const int turn_state_reads[TURN_STATE_COUNT] = {
 	[TURN_STATE_MAIL] = 1, [TURN_STATE_RCPT] = 1,
 	[TURN_STATE_DATA] = 1, [TURN_STATE_DOT] = 1, [TURN_STATE_BDAT] = 1,
 	[TURN_STATE_LAST] = 1,
-	[TURN_STATE_RSET] = 1, [TURN_STATE_QUIT] = 1,
+	[TURN_STATE_RSET] = 1, [TURN_STATE_RESET] = 1,
+	[TURN_STATE_QUIT] = 1,
 };
 
 struct turn_session {
@@ -198,16 +225,27 @@ struct turn_session {
 	struct turn_job	**pending;	/* waiting for the record job */
 	size_t		 npending;
 	int		 recording;	/* a record job runs */
+	struct loop_timer *record_timer;	/* a small batch goes */
 	size_t		 round_new;	/* ids the last walk found */
 	int		 listing;	/* a list job runs */
 	int		 all_handled;
 	int		 quit_sent;
 
-	/* the message on the wire, and the next one */
+	/*
+	 * cur is the transaction whose replies are awaited; sent[] are the
+	 * pipelined ones written behind it (each opened with RSET), oldest
+	 * first; loaded[] are read from the store, not yet written
+	 */
 	struct turn_msg	*cur;
-	struct turn_msg	*ahead;
+	struct turn_msg	*sent[TURN_WINDOW];
+	size_t		 nsent;
+	size_t		 sent_octets;
+	struct turn_msg	*loaded[TURN_LOAD_BATCH];
+	size_t		 nloaded;
+	size_t		 loaded_octets;
 	int		 loading;	/* a load job runs */
 	int		 in_txn;
+	int		 text_done;	/* cur's text, "." or RSET is written */
 	int		 mail_replied;
 	int		 mail_ok;
 	size_t		 rcpt_sent, rcpt_replies;
@@ -229,12 +267,13 @@ struct turn_session {
 /* One store job; run on a pool thread, done on the loop. */
 struct turn_job {
 	struct turn_session *s;
-	uint64_t	 qid;		/* load */
 	struct turn_proto_ext ext;	/* load */
-	struct turn_msg	*msg;		/* load: out; record: in */
+	struct turn_msg	*msgs[TURN_LOAD_BATCH];	/* load: out, in order */
+	size_t		 nmsgs;
+	struct turn_msg	*msg;		/* record: in */
 	struct turn_job	**batch;	/* record: one job per message */
 	size_t		 nbatch;
-	uint64_t	*ids;		/* list: out */
+	uint64_t	*ids;		/* list: out; load: in */
 	size_t		 nids, cap;
 	enum queue_status status;
 	struct queue_error err;
@@ -250,6 +289,7 @@ typedef void (*turn_reply_fn)(struct turn_session *);
 
 static void turn_session_next(struct turn_session *);
 static void turn_session_record_flush(struct turn_session *);
+static void turn_session_record_due(struct turn_session *);
 static void turn_session_quit(struct turn_session *);
 static void turn_session_end(struct turn_session *);
 static void turn_session_lost(struct turn_session *, const char *, ...)
@@ -354,6 +394,10 @@ turn_job_new(struct turn_session *s)
 static void
 turn_job_free(struct turn_job *j)
 {
+	size_t i;
+
+	for (i = 0; i < j->nmsgs; i++)
+		turn_msg_free(&j->msgs[i]);
 	turn_msg_free(&j->msg);
 	free(j->ids);
 	free(j);
@@ -502,36 +546,29 @@ turn_session_list(struct turn_session *s)
 	work_submit(s->pool, turn_list_run, turn_list_done, turn_job_new(s));
 }
 
-/* turn_load_run - on the pool: read one message, ready for the wire */
+/* turn_load_run - on the pool: read messages, ready for the wire */
 static void
 turn_load_run(void *arg)
 {
 	struct turn_job *j = arg;
 	struct turn_session *s = j->s;
+	size_t octets = 0;
 
-	j->msg = turn_msg_load(s->queue, j->qid, s->domains, s->ndomains,
-	    &j->ext);
+	/* in order, until the batch or TURN_LOAD_OCTETS of text is read */
+	while (j->nmsgs < j->nids && octets < TURN_LOAD_OCTETS) {
+		j->msgs[j->nmsgs] = turn_msg_load(s->queue, j->ids[j->nmsgs],
+		    s->domains, s->ndomains, &j->ext);
+		octets += j->msgs[j->nmsgs++]->text.len;
+	}
 }
 
 static void turn_session_start_msg(struct turn_session *);
+static void turn_session_ahead(struct turn_session *);
 
-/* turn_load_done - on the loop: the message is ready, or skipped */
+/* turn_load_take - keep one loaded message, or say why it is skipped */
 static void
-turn_load_done(void *arg)
+turn_load_take(struct turn_session *s, struct turn_msg *m)
 {
-	struct turn_job *j = arg;
-	struct turn_session *s = j->s;
-	struct turn_msg *m = j->msg;
-
-	s->jobs--;
-	s->loading = 0;
-	j->msg = NULL;
-	turn_job_free(j);
-	if (s->ending) {
-		turn_msg_free(&m);
-		turn_session_maybe_finish(s);
-		return;
-	}
 	if (m->status != QUEUE_OK && m->status != QUEUE_NOTFOUND) {
 		log_warnx("session=%s event=store-error op=load id=%s status=%s"
 		    " reason=\"%s\"", s->id, m->id,
@@ -542,36 +579,62 @@ turn_load_done(void *arg)
 		/* gone, held or delivered meanwhile, or unreadable */
 		log_debug("session=%s event=turn-skip id=%s", s->id, m->id);
 		turn_msg_free(&m);
-		if (s->state == TURN_STATE_LOAD)
-			turn_session_next(s);
 		return;
 	}
-	if (s->state == TURN_STATE_LOAD) {
-		s->cur = m;
-		turn_session_start_msg(s);
-	} else
-		s->ahead = m;
+	s->loaded[s->nloaded++] = m;
+	s->loaded_octets += m->text.len;
 }
 
-/* turn_session_load - read message qid on the pool */
+/* turn_load_done - on the loop: the messages are ready, or skipped */
 static void
-turn_session_load(struct turn_session *s, uint64_t qid)
+turn_load_done(void *arg)
 {
-	struct turn_job *j = turn_job_new(s);
+	struct turn_job *j = arg;
+	struct turn_session *s = j->s;
+	size_t i;
 
-	j->qid = qid;
-	j->ext = s->ext;
-	s->loading = 1;
-	work_submit(s->pool, turn_load_run, turn_load_done, j);
+	s->jobs--;
+	s->loading = 0;
+	/* the ids the batch did not reach go back to the list */
+	s->nextq -= j->nids - j->nmsgs;
+	if (!s->ending)
+		for (i = 0; i < j->nmsgs; i++) {
+			turn_load_take(s, j->msgs[i]);
+			j->msgs[i] = NULL;
+		}
+	turn_job_free(j);
+	if (s->ending) {
+		turn_session_maybe_finish(s);
+		return;
+	}
+	if (s->state == TURN_STATE_LOAD)
+		turn_session_next(s);
+	else
+		turn_session_ahead(s);
 }
 
-/* turn_session_prefetch - load the next message while this one is sent */
+/* turn_session_prefetch - read the next messages while these are sent */
 static void
 turn_session_prefetch(struct turn_session *s)
 {
-	if (!s->loading && s->ahead == NULL && s->nextq < s->nqids &&
-	    !s->stop)
-		turn_session_load(s, s->qids[s->nextq++]);
+	struct turn_job *j;
+	size_t n;
+
+	if (s->loading || s->stop || s->ending || s->nextq >= s->nqids ||
+	    s->nloaded == TURN_LOAD_BATCH ||
+	    s->loaded_octets >= TURN_LOAD_OCTETS)
+		return;
+	n = TURN_LOAD_BATCH - s->nloaded;
+	if (n > s->nqids - s->nextq)
+		n = s->nqids - s->nextq;
+	j = turn_job_new(s);
+	j->ids = xcalloc(n, sizeof(*j->ids));
+	memcpy(j->ids, s->qids + s->nextq, n * sizeof(*j->ids));
+	j->nids = n;
+	s->nextq += n;
+	j->ext = s->ext;
+	s->loading = 1;
+	work_submit(s->pool, turn_load_run, turn_load_done, j);
 }
 
 /* turn_record_dsn - on the pool: the DSN of one kind, if one is due */
@@ -804,7 +867,7 @@ turn_record_done(void *arg)
 	}
 	free(j->batch);
 	free(j);
-	turn_session_record_flush(s);
+	turn_session_record_due(s);
 	if (s->ending) {
 		turn_session_maybe_finish(s);
 		return;
@@ -825,6 +888,8 @@ turn_session_record_flush(struct turn_session *s)
 
 	if (s->recording || s->npending == 0)
 		return;
+	if (s->record_timer != NULL)
+		loop_timer_del(s->record_timer);
 	j = turn_job_new(s);
 	j->batch = s->pending;
 	j->nbatch = s->npending;
@@ -832,6 +897,31 @@ turn_session_record_flush(struct turn_session *s)
 	s->npending = 0;
 	s->recording = 1;
 	work_submit(s->pool, turn_record_run, turn_record_done, j);
+}
+
+/*
+ * turn_session_record_due - a record job once the batch is full or has
+ * waited TURN_RECORD_DELAY_MS; at once when the session waits for the
+ * records, ends or stops
+ */
+static void
+turn_session_record_due(struct turn_session *s)
+{
+	if (s->recording || s->npending == 0)
+		return;
+	if (s->npending >= TURN_RECORD_BATCH || s->ending || s->stop ||
+	    s->state == TURN_STATE_RECORD || s->state == TURN_STATE_QUIT ||
+	    s->record_timer == NULL)
+		turn_session_record_flush(s);
+	else if (!loop_timer_pending(s->record_timer))
+		loop_timer_add(s->record_timer, TURN_RECORD_DELAY_MS);
+}
+
+/* turn_session_record_timer - the small batch has waited long enough */
+static void
+turn_session_record_timer(void *arg)
+{
+	turn_session_record_flush(arg);
 }
 
 /* turn_session_record - hand the message's outcomes to the store */
@@ -866,16 +956,29 @@ turn_session_record(struct turn_session *s)
 	 * next messages are sent and their outcomes gather into the next
 	 * batch, up to TURN_RECORDS_MAX messages not yet durable
 	 */
-	turn_session_record_flush(s);
-	if (s->ending)
+	if (s->ending) {
+		turn_session_record_flush(s);
 		return;
+	}
 	if (s->records < TURN_RECORDS_MAX)
 		turn_session_next(s);
 	else
 		turn_enter_state(s, TURN_STATE_RECORD);
+	turn_session_record_due(s);
 }
 
 /* ---- the end ---- */
+
+/* turn_session_drop - forget the messages not answered: still queued */
+static void
+turn_session_drop(struct turn_session *s)
+{
+	while (s->nsent > 0)
+		turn_msg_free(&s->sent[--s->nsent]);
+	while (s->nloaded > 0)
+		turn_msg_free(&s->loaded[--s->nloaded]);
+	s->sent_octets = s->loaded_octets = 0;
+}
 
 /* turn_session_orphan - the io's callback once the caller has it back */
 static void
@@ -893,13 +996,14 @@ turn_session_free(struct turn_session *s)
 	size_t i;
 
 	turn_msg_free(&s->cur);
-	turn_msg_free(&s->ahead);
+	turn_session_drop(s);
 	for (i = 0; i < s->ndomains; i++)
 		free(s->domains[i]);
 	free(s->domains);
 	free(s->qids);
 	free(s->seen);
 	free(s->pending);	/* empty: every job ended before the finish */
+	loop_timer_free(&s->record_timer);
 	free(s->helo);
 	free(s->tls_name);
 	free(s->postmaster);
@@ -940,9 +1044,10 @@ turn_session_finish(void *arg)
 static void
 turn_session_end(struct turn_session *s)
 {
-	turn_msg_free(&s->ahead);
+	turn_session_drop(s);
 	turn_enter_state(s, TURN_STATE_END);
 	s->ending = 1;
+	turn_session_record_flush(s);
 	turn_session_maybe_finish(s);
 }
 
@@ -979,7 +1084,7 @@ turn_session_lost(struct turn_session *s, const char *fmt, ...)
 	log_info("session=%s event=turn-lost relay=%s state=%s reason=\"%s\"",
 	    s->id, s->relay, turn_state_names[s->state], why);
 	turn_session_close(s);
-	turn_msg_free(&s->ahead);
+	turn_session_drop(s);
 	if (s->cur != NULL) {
 		/* accepted recipients were tried: deferred, not lost */
 		for (i = 0; i < s->cur->nrcpt; i++)
@@ -1007,14 +1112,41 @@ turn_session_fail(struct turn_session *s, const char *what)
 static void
 turn_session_quit(struct turn_session *s)
 {
-	turn_msg_free(&s->ahead);
+	turn_session_drop(s);
 	if (turn_session_cmd(s, "QUIT") == 0) {
 		s->quit_sent = 1;
 		turn_enter_state(s, TURN_STATE_QUIT);
 	}
+	turn_session_record_flush(s);
 }
 
 /* ---- one message ---- */
+
+/* turn_session_resume - a pipelined transaction is next: its replies */
+static void
+turn_session_resume(struct turn_session *s)
+{
+	struct turn_msg *m = s->sent[0];
+
+	memmove(s->sent, s->sent + 1, --s->nsent * sizeof(*s->sent));
+	s->sent_octets -= m->text.len;
+	s->cur = m;
+	/* everything but the text of a DATA transaction went out */
+	s->in_txn = 1;
+	s->mail_ok = s->mail_replied = 0;
+	s->rcpt_sent = m->nrcpt;
+	s->rcpt_replies = 0;
+	s->accepted = 0;
+	s->dummy_dot = 0;
+	s->text_off = m->bdat ? m->text.len : 0;
+	s->chunks_sent = m->bdat ? 1 : 0;
+	s->chunks_replied = 0;
+	s->chunk_error = 0;
+	s->last_sent = m->bdat;
+	s->text_done = m->bdat;
+	turn_enter_state(s, TURN_STATE_RESET);
+	turn_session_ahead(s);
+}
 
 /* turn_session_next - the next message, the next walk, or QUIT */
 static void
@@ -1022,14 +1154,21 @@ turn_session_next(struct turn_session *s)
 {
 	if (s->ending)
 		return;
+	if (s->nsent > 0) {
+		/* on the wire already: their replies come, stop or not */
+		turn_session_resume(s);
+		return;
+	}
 	if (s->stop) {
 		turn_session_error(s, "stopped before the queue was empty");
 		turn_session_quit(s);
 		return;
 	}
-	if (s->ahead != NULL) {
-		s->cur = s->ahead;
-		s->ahead = NULL;
+	if (s->nloaded > 0) {
+		s->cur = s->loaded[0];
+		memmove(s->loaded, s->loaded + 1, --s->nloaded *
+		    sizeof(*s->loaded));
+		s->loaded_octets -= s->cur->text.len;
 		turn_session_start_msg(s);
 		return;
 	}
@@ -1038,7 +1177,7 @@ turn_session_next(struct turn_session *s)
 		return;
 	}
 	if (s->nextq < s->nqids) {
-		turn_session_load(s, s->qids[s->nextq++]);
+		turn_session_prefetch(s);
 		turn_enter_state(s, TURN_STATE_LOAD);
 		return;
 	}
@@ -1049,6 +1188,7 @@ turn_session_next(struct turn_session *s)
 	if (s->records > 0) {
 		/* a 452 may put a message back on the list: wait */
 		turn_enter_state(s, TURN_STATE_RECORD);
+		turn_session_record_flush(s);
 		return;
 	}
 	if (s->round_new > 0 && s->rounds < TURN_ROUNDS_MAX) {
@@ -1059,6 +1199,62 @@ turn_session_next(struct turn_session *s)
 	}
 	s->all_handled = 1;
 	turn_session_quit(s);
+}
+
+/*
+ * turn_session_ahead - write the next transactions while cur's replies
+ * are awaited (RFC 2920: the text, or BDAT LAST, may be followed by
+ * more commands). Each opens with RSET, so that however the one before
+ * it ended, it starts clean: after a refused BDAT the server's state is
+ * not known (RFC 3030 section 2), and a MAIL after a transaction left
+ * open would be refused while its RCPTs and text went to the old one.
+ * With BDAT a whole message goes, up to TURN_WINDOW of them; with DATA
+ * only the group up to DATA, whose 354 must be waited for, so one.
+ */
+static void
+turn_session_ahead(struct turn_session *s)
+{
+	struct turn_msg *m;
+	struct buf b;
+	size_t i;
+
+	while (!s->ending && !s->stop && s->io != NULL && s->cur != NULL &&
+	    s->text_done && (s->ext.flags & TURN_PROTO_EXT_PIPELINING) &&
+	    s->nloaded > 0 && s->nsent < TURN_WINDOW &&
+	    s->sent_octets < TURN_WINDOW_OCTETS &&
+	    (s->nsent == 0 || s->sent[s->nsent - 1]->bdat)) {
+		m = s->loaded[0];
+		/* a refusal, or BDAT in several chunks, waits its turn */
+		if (m->refuse[0] != '\0' || (m->bdat &&
+		    m->text.len > TURN_BDAT_CHUNK))
+			break;
+		buf_init(&b);
+		buf_puts(&b, "RSET\r\n");
+		(void)turn_proto_mail_cmd(&b, m->sender, m->size, m->wire_body,
+		    m->smtputf8, m->ret, m->envid, &s->ext);
+		for (i = 0; i < m->nrcpt; i++)
+			(void)turn_proto_rcpt_cmd(&b, m->rcpt[i].addr,
+			    m->rcpt[i].notify, m->rcpt[i].orcpt, &s->ext);
+		if (m->bdat)
+			buf_printf(&b, "BDAT %zu LAST\r\n", m->text.len);
+		else
+			buf_puts(&b, "DATA\r\n");
+		if (turn_session_write(s, b.data, b.len) == -1 || (m->bdat &&
+		    m->text.len > 0 && turn_session_write(s, m->text.data,
+		    m->text.len) == -1)) {
+			buf_release(&b);
+			return;
+		}
+		buf_release(&b);
+		memmove(s->loaded, s->loaded + 1, --s->nloaded *
+		    sizeof(*s->loaded));
+		s->loaded_octets -= m->text.len;
+		s->sent[s->nsent++] = m;
+		s->sent_octets += m->text.len;
+		log_debug("session=%s event=turn-pipelined id=%s window=%zu",
+		    s->id, m->id, s->nsent);
+	}
+	turn_session_prefetch(s);
 }
 
 /* turn_session_rcpt - send the next RCPT TO */
@@ -1103,8 +1299,12 @@ turn_session_bdat(struct turn_session *s)
 	s->text_off += n;
 	s->chunks_sent++;
 	s->last_sent = last;
-	if (last && s->state == TURN_STATE_BDAT)
+	if (!last)
+		return;
+	if (s->state == TURN_STATE_BDAT)
 		turn_enter_state(s, TURN_STATE_LAST);
+	s->text_done = 1;
+	turn_session_ahead(s);
 }
 
 /* turn_session_text - write the next piece of DATA text */
@@ -1119,16 +1319,32 @@ turn_session_text(struct turn_session *s)
 	if (turn_session_write(s, m->text.data + s->text_off, n) == -1)
 		return;
 	s->text_off += n;
-	if (s->text_off == m->text.len)
-		turn_enter_state(s, TURN_STATE_DOT);
+	if (s->text_off < m->text.len) {
+		/* the rest on IO_LOWAT; a text written at once skips TEXT,
+		 * whose pause of reading would cost two epoll_ctl(2) */
+		if (s->state != TURN_STATE_TEXT)
+			turn_enter_state(s, TURN_STATE_TEXT);
+		return;
+	}
+	turn_enter_state(s, TURN_STATE_DOT);
+	s->text_done = 1;
+	turn_session_ahead(s);
 }
 
 /* turn_session_rset - end a transaction that went wrong */
 static void
 turn_session_rset(struct turn_session *s)
 {
-	if (turn_session_cmd(s, "RSET") == 0)
-		turn_enter_state(s, TURN_STATE_RSET);
+	if (s->nsent > 0) {
+		/* the next one on the wire opens with its own RSET */
+		turn_session_record(s);
+		return;
+	}
+	if (turn_session_cmd(s, "RSET") == -1)
+		return;
+	turn_enter_state(s, TURN_STATE_RSET);
+	s->text_done = 1;
+	turn_session_ahead(s);
 }
 
 /* turn_session_start_msg - one message: refuse it, or start sending */
@@ -1147,6 +1363,7 @@ turn_session_start_msg(struct turn_session *s)
 	s->text_off = 0;
 	s->chunks_sent = s->chunks_replied = 0;
 	s->chunk_error = s->last_sent = 0;
+	s->text_done = 0;
 	if (m->refuse[0] != '\0') {
 		for (i = 0; i < m->nrcpt; i++)
 			turn_msg_outcome(m, i, QUEUE_OUTCOME_FAILED, m->refuse);
@@ -1403,14 +1620,16 @@ turn_reply_data(struct turn_session *s)
 
 	if (s->reply.code == 354) {
 		if (s->mail_ok && s->accepted > 0) {
-			turn_enter_state(s, TURN_STATE_TEXT);
 			turn_session_text(s);
 			return;
 		}
 		/* RFC 2920 3.1: a 354 with no recipient: end it at once */
 		s->dummy_dot = 1;
-		if (turn_session_cmd(s, ".") == 0)
-			turn_enter_state(s, TURN_STATE_DOT);
+		if (turn_session_cmd(s, ".") == -1)
+			return;
+		turn_enter_state(s, TURN_STATE_DOT);
+		s->text_done = 1;
+		turn_session_ahead(s);
 		return;
 	}
 	if (s->mail_ok)
@@ -1482,6 +1701,19 @@ turn_reply_rset(struct turn_session *s)
 	turn_session_record(s);
 }
 
+/* turn_reply_reset - the RSET before a pipelined transaction */
+static void
+turn_reply_reset(struct turn_session *s)
+{
+	/* its MAIL may have found a transaction left open: stop here */
+	if (turn_proto_reply_class(&s->reply) != 2) {
+		turn_session_lost(s, "customer refused RSET: %s",
+		    s->reply.text);
+		return;
+	}
+	turn_enter_state(s, TURN_STATE_MAIL);
+}
+
 /* turn_reply_quit - 221, or anything: the session is over */
 static void
 turn_reply_quit(struct turn_session *s)
@@ -1504,6 +1736,7 @@ static const turn_reply_fn turn_session_replies[TURN_STATE_COUNT] = {
 	[TURN_STATE_BDAT] = turn_reply_bdat,
 	[TURN_STATE_LAST] = turn_reply_bdat,
 	[TURN_STATE_RSET] = turn_reply_rset,
+	[TURN_STATE_RESET] = turn_reply_reset,
 	[TURN_STATE_QUIT] = turn_reply_quit,
 };
 
@@ -1685,6 +1918,7 @@ turn_session_start(struct io *io, const struct turn_params *p,
 	(void)strlcpy(s->relay_host, io_peer_addr(io), sizeof(s->relay_host));
 	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	turn_proto_reply_reset(&s->reply);
+	s->record_timer = loop_timer_new(turn_session_record_timer, s);
 
 	io_set_callback(io, turn_session_io, s);
 	io_set_lowat(io, 0);
@@ -1710,8 +1944,8 @@ turn_session_stop(struct turn_session *s)
 	log_info("session=%s event=turn-stop state=%s", s->id,
 	    turn_state_names[s->state]);
 	/* between messages now: nothing is in progress to wait for */
-	if (s->state == TURN_STATE_LOAD || s->state == TURN_STATE_LIST ||
-	    s->state == TURN_STATE_RECORD)
+	if (s->nsent == 0 && (s->state == TURN_STATE_LOAD ||
+	    s->state == TURN_STATE_LIST || s->state == TURN_STATE_RECORD))
 		turn_session_next(s);
 }
 

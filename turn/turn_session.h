@@ -15,15 +15,18 @@
  *	ETRN, RFC 1985) and becomes the SMTP client on it: it waits for
  *	the customer's 220, sends EHLO (HELO when EHLO gets 5xx), and
  *	delivers every queued (not held) recipient of p->domains, message
- *	by message in arrival order, then sends QUIT. The caller must have
- *	claimed the domains (queue_claim()) and releases them in done.
+ *	by message in arrival order (with PIPELINING, several transactions
+ *	on the wire at once, each opened with RSET), then sends QUIT. The
+ *	caller must have claimed the domains (queue_claim()) and releases
+ *	them in done.
  *
- *	Every store call runs on p->pool; the loop never blocks. Each
- *	message's outcomes are recorded (queue_record()) on the pool while
- *	the next messages are sent, at most TURN_RECORDS_MAX of them
+ *	Every store call runs on p->pool; the loop never blocks. The
+ *	outcomes are recorded (queue_record()) on the pool in batches while
+ *	the next messages are sent, at most TURN_RECORDS_MAX messages
  *	behind, so the store's disk flush does not stall the customer; all
  *	are durable before done is called, and a 452 that puts a message
- *	back is waited for before QUIT. A recipient never tried keeps its
+ *	back is waited for before QUIT. A crash may so deliver a message
+ *	twice, never zero times. A recipient never tried keeps its
  *	attempts.
  *
  *	p->done(p->arg, result) is called exactly once, later, from the
@@ -102,6 +105,8 @@ enum turn_state {
 	TURN_STATE_BDAT,		/* BDAT chunks and their replies */
 	TURN_STATE_LAST,		/* waiting for the reply to BDAT LAST */
 	TURN_STATE_RSET,
+	TURN_STATE_RESET,		/* waiting for the reply to the RSET
+					   that opens a pipelined transaction */
 	TURN_STATE_RECORD,		/* store: record the outcomes */
 	TURN_STATE_QUIT,
 	TURN_STATE_END,

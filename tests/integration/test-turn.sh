@@ -365,6 +365,123 @@ assert st["rset"] == 1 and st["n"] == 0, st
 expect_queue example.org 0 "refused MAIL: failed recipients leave the queue"
 stop "$CPID"
 
+# ---- transactions pipelined back to back (RSET in front of each) ----
+
+# win_msgs - eight messages in arrival order: delivered, every recipient
+# refused (the BDAT or DATA then fails and the customer's transaction
+# stays open: without the RSET the next MAIL would be "nested"), sender
+# refused, text refused, one recipient deferred, three delivered; prints
+# the ids
+win_msgs() {
+	for _r in ok1 bad ok3 tx ok5 ok6 ok7 ok8; do
+		_f=s@example.net
+		_x=""
+		case $_r in
+		ok3) _f=rs@example.net ;;
+		ok5) _x="-r later@example.org" ;;
+		esac
+		# shellcheck disable=SC2086
+		printf 'Subject: %s\r\n\r\nbody of %s\r\n' "$_r" "$_r" |
+		    enqueue -f "$_f" -r "$_r@example.org" $_x
+	done | tr '\n' ' '
+}
+
+for opts in "" "--no-chunking"; do
+	ids=$(win_msgs)
+	name=win${opts:+-data}
+	# shellcheck disable=SC2086
+	customer "$name" $opts --reject bad@example.org --defer later@example.org \
+	    --reject-sender rs@example.net --reject-text tx@example.org
+	deliver "$CPORT"
+	expect_rc 1 "pipelined ${opts:-(BDAT)}: exit 1 (one recipient deferred)"
+	grep -q 'rcpt_delivered=5 rcpt_deferred=1 rcpt_failed=3' "$T/out" &&
+	    ok "pipelined ${opts:-(BDAT)}: 5 delivered, 1 deferred, 3 failed" ||
+	    { not_ok "pipelined ${opts:-(BDAT)}: 5 delivered, 1 deferred, 3 failed"; show_tail "$T/out"; }
+	# shellcheck disable=SC2086
+	pycheck "pipelined ${opts:-(BDAT)}: each outcome where it belongs, none nested, sent ahead" \
+	    "$PY_COMMON"'
+ids = sys.argv[2:]
+st = json.load(open(T + "/" + sys.argv[1] + ".state"))
+assert st["nested"] == 0, st
+assert st["n"] == 5, st
+# a window: the next MAIL was there before an end-of-text reply
+assert st["ahead_max"] >= 1, st
+assert st["ahead_max"] <= 8, st
+got = [m[1].split(b"\r\n")[0] for m in customer_messages(sys.argv[1])]
+assert got == [b"Subject: ok1", b"Subject: ok5", b"Subject: ok6",
+               b"Subject: ok7", b"Subject: ok8"], got
+# failed recipients leave the store: their log lines say why
+log = open(T + "/log").read()
+for i, to, reply in ((1, "bad", "550 5.1.1"), (2, "ok3", "550 5.7.1 sender"),
+                     (3, "tx", "554 5.7.1 content")):
+    want = "event=failed id=%s to=<%s@example.org> " % (ids[i], to)
+    line = [l for l in log.splitlines() if want in l]
+    assert len(line) == 1 and ("reply=\"" + reply) in line[0], (want, line)
+r5 = {r["address"]: r for r in show(ids[4])["recipients"]}
+assert r5["ok5@example.org"]["state"] == "delivered", r5
+assert r5["later@example.org"]["state"] == "queued", r5
+assert r5["later@example.org"]["last_error"].startswith("450 4.2.0"), r5
+' "$name" $ids
+	stop "$CPID"
+	# the deferred one, and the DSN domain's bounces, are not for here
+	customer "$name-2"
+	deliver "$CPORT"
+	expect_rc 0 "pipelined ${opts:-(BDAT)}: a second run delivers the deferred recipient"
+	expect_queue example.org 0 "pipelined ${opts:-(BDAT)}: queue empty"
+	stop "$CPID"
+done
+
+# a customer refusing the RSET: the session ends, nothing is lost
+for _i in 1 2 3; do
+	printf 'Subject: r%s\r\n\r\nx\r\n' "$_i" | enqueue -f s@example.net \
+	    -r "r$_i@example.org" >/dev/null
+done
+customer norset --rset-reply "502 5.5.1 RSET not here"
+deliver "$CPORT"
+expect_rc 2 "RSET refused: exit 2"
+grep -q 'error="customer refused RSET: 502 5.5.1 RSET not here"' "$T/out" &&
+    ok "RSET refused: said so" ||
+    { not_ok "RSET refused: said so"; show_tail "$T/out"; }
+expect_queue example.org 2 "RSET refused: the first delivered, two still queued"
+stop "$CPID"
+customer norset-2
+deliver "$CPORT"
+expect_rc 0 "RSET refused: the next run delivers the rest"
+expect_queue example.org 0 "RSET refused: queue empty"
+stop "$CPID"
+
+# a customer vanishing with a window on the wire: at least once each
+for _i in 1 2 3 4 5 6; do
+	printf 'Subject: h%s\r\n\r\nx\r\n' "$_i" | enqueue -f s@example.net \
+	    -r "h$_i@example.org" >/dev/null
+done
+customer hangwin --hangup-after 3
+deliver "$CPORT"
+expect_rc 2 "hang-up with transactions in flight: exit 2"
+pycheck "hang-up with transactions in flight: 2 delivered, 4 still queued" \
+    "$PY_COMMON"'
+out = subprocess.run([os.environ["CTL"], "-f", T + "/odmrd.conf", "--json",
+                      "queue", "example.org"], check=True,
+                     capture_output=True).stdout
+q = json.loads(out)
+msgs = q["messages"] if "messages" in q else q["domains"][0]["messages"]
+n = len(msgs) if isinstance(msgs, list) else msgs
+assert n == 4, q
+'
+stop "$CPID"
+customer hangwin-2
+deliver "$CPORT"
+expect_rc 0 "hang-up with transactions in flight: the next run delivers"
+pycheck "hang-up with transactions in flight: every message arrived, the one unanswered twice" \
+    "$PY_COMMON"'
+got = sorted(m[1].split(b"\r\n")[0] for m in customer_messages("hangwin") +
+             customer_messages("hangwin-2"))
+want = sorted([b"Subject: h%d" % i for i in range(1, 7)] + [b"Subject: h3"])
+assert got == want, got
+'
+expect_queue example.org 0 "hang-up with transactions in flight: queue empty"
+stop "$CPID"
+
 # ---- hang-up in the text: stays queued, a second run delivers ----
 
 for opts in "--no-chunking" ""; do

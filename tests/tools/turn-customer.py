@@ -14,7 +14,10 @@ DESCRIPTION
     carried it, the number of chunks, and how many commands had
     already arrived, pipelined, when MAIL was read).
 
-    It is strict where the engine must be careful: a MAIL or RCPT
+    It is strict where the engine must be careful: a MAIL while a
+    transaction is still open (after a refused BDAT, say; RFC 3030
+    leaves the state open, so the client must RSET) gets 503 5.5.1 and
+    is counted (nested), a MAIL or RCPT
     parameter whose extension was not announced gets 555 5.5.4, 8-bit
     text without BODY=8BITMIME or BINARYMIME is noted (eightbit), a
     command that arrives before the reply it depends on when
@@ -27,10 +30,19 @@ DESCRIPTION
     fall back to HELO).
 
     --reject ADDR answers RCPT TO:<ADDR> with 550 5.1.1, --defer ADDR
-    with 450 4.2.0. --hangup-text N closes the connection, once, after
-    N octets of the first message text. --stall-dot never answers the
-    end of the text (for timeouts). --mail-reply "CODE TEXT" answers
-    every MAIL with that, --data-reply "CODE TEXT" every end of text.
+    with 450 4.2.0, --reject-sender ADDR answers MAIL FROM:<ADDR> with
+    550 5.7.1, --reject-text ADDR the end of the text of a transaction
+    for ADDR with 554 5.7.1. --hangup-text N closes the connection,
+    once, after N octets of the first message text; --hangup-after N
+    closes it, once, when the Nth message has been taken, before its
+    reply. --stall-dot never answers the end of the text (for
+    timeouts). --mail-reply "CODE TEXT" answers every MAIL with that,
+    --data-reply "CODE TEXT" every end of text, --rset-reply "CODE
+    TEXT" every RSET.
+
+    Each NNNN.json also says how many next transactions (MAIL commands)
+    had already arrived when the end of the text was answered (ahead):
+    the client pipelining across transactions.
 
     Only the python3 standard library is used.
 """
@@ -73,6 +85,7 @@ class Conn:
         self.bdat_failed = False
         self.pipelined = 0
         self.unsolicited = False
+        self.text_reject = False
 
     def send(self, line):
         self.sock.sendall(line.encode() + b"\r\n")
@@ -150,6 +163,10 @@ class Conn:
         self.send("250 customer.test")
 
     def cmd_mail(self, line):
+        if self.mail is not None:
+            self.state["nested"] += 1
+            self.send("503 5.5.1 nested MAIL command")
+            return
         self.reset()
         # how many complete commands came along with MAIL (RFC 2920)
         self.pipelined = self.buf.count(b"\r\n")
@@ -167,6 +184,10 @@ class Conn:
                     int(w[5:]) > self.args.size:
                 self.send("552 5.3.4 message too big")
                 return
+        if addr.strip(b"<>").decode("utf-8", "replace") in \
+                self.args.reject_sender:
+            self.send("550 5.7.1 sender refused")
+            return
         if self.args.mail_reply:
             self.send(self.args.mail_reply)
             if not self.args.mail_reply.startswith("2"):
@@ -194,6 +215,8 @@ class Conn:
             return
         self.rcpts.append(line.decode("utf-8", "replace"))
         self.accepted += 1
+        if addr in self.args.reject_text:
+            self.text_reject = True
         self.send("250 2.1.5 Ok")
 
     def cmd_data(self, line):
@@ -246,8 +269,15 @@ class Conn:
     def finish(self, via):
         if self.args.stall_dot:
             time.sleep(3600)
+        # the next transactions that came before this reply
+        ahead = self.buf.upper().count(b"MAIL FROM:")
+        self.state["ahead_max"] = max(self.state["ahead_max"], ahead)
         if self.args.data_reply:
             self.send(self.args.data_reply)
+            self.reset()
+            return
+        if self.text_reject:
+            self.send("554 5.7.1 content refused")
             self.reset()
             return
         self.state["n"] += 1
@@ -262,14 +292,21 @@ class Conn:
         with open(base + ".json", "w") as f:
             json.dump({"mail": self.mail, "rcpts": self.rcpts, "via": via,
                        "chunks": self.chunks, "pipelined": self.pipelined,
+                       "ahead": ahead,
                        "eightbit": eightbit,
                        "unsolicited": self.unsolicited}, f)
+        if self.args.hangup_after == n and not self.state["hung_up"]:
+            self.state["hung_up"] = True
+            raise Closed("hangup")
         self.send("250 2.0.0 Ok: queued as %04d" % n)
         self.reset()
 
     def cmd_rset(self, line):
-        self.reset()
         self.state["rset"] += 1
+        if self.args.rset_reply:
+            self.send(self.args.rset_reply)
+            return
+        self.reset()
         self.send("250 2.0.0 Ok")
 
     def cmd_noop(self, line):
@@ -292,14 +329,19 @@ def main():
     p.add_argument("--no-ehlo", action="store_true")
     p.add_argument("--reject", action="append", default=[])
     p.add_argument("--defer", action="append", default=[])
+    p.add_argument("--reject-sender", action="append", default=[])
+    p.add_argument("--reject-text", action="append", default=[])
     p.add_argument("--hangup-text", type=int)
+    p.add_argument("--hangup-after", type=int)
     p.add_argument("--stall-dot", action="store_true")
     p.add_argument("--mail-reply")
     p.add_argument("--data-reply")
+    p.add_argument("--rset-reply")
     args = p.parse_args()
     os.makedirs(args.dump, exist_ok=True)
     state = {"n": 0, "hung_up": False, "ehlo": 0, "helo": 0, "rset": 0,
-             "quit": 0, "unsolicited": 0, "sessions": 0}
+             "quit": 0, "unsolicited": 0, "sessions": 0, "nested": 0,
+             "ahead_max": 0}
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", 0))
