@@ -31,6 +31,26 @@
  *	more than FETCH_RELAY_HIWAT octets wait for the local MTA, reading
  *	from the provider stops until they have drained.
  *
+ *	BDAT (RFC 3030). The handler checks the chunk and picks what its
+ *	octets become (enum fetch_relay_chunk): a BDAT of ours (the local
+ *	MTA offers CHUNKING), DATA text (it does not), or nothing (the
+ *	chunk is refused, with a reply of our own). FETCH_RELAY_STATE_CHUNK
+ *	then takes exactly that many octets from the provider, under the
+ *	same HIWAT throttle. Toward a local MTA without CHUNKING the first
+ *	chunk waits for the reply to our DATA (FETCH_RELAY_STATE_CHUNK_DATA,
+ *	in which input is read but only kept, so that once the 354 is in,
+ *	the text, the "." and the next transaction's commands go to the
+ *	local MTA in one write). The chunk's slot takes that reply: a 354
+ *	is not passed on but starts the text (the slot then waits for our
+ *	own "250 ... octets received", or, for a LAST chunk, for the reply
+ *	to the "."), a refusal is the chunk's reply and the octets are
+ *	dropped. The
+ *	text scan keeps its place across chunks (a CRLF may be split
+ *	between two). Once a LAST chunk is relayed the next commands are
+ *	read and relayed at once, behind it: its reply comes in its turn.
+ *	Each message's size rides in its end-of-text slot, since the next
+ *	message may be streaming by the time the reply comes.
+ *
  *	The state is an enum with a names table and a description table;
  *	fetch_relay_enter_state() logs old -> new, and fetch_relay_reading()
  *	is the one place that turns reading from the provider on or off.
@@ -38,7 +58,8 @@
  *	both connections to close and posts done() to the loop.
  * SEE ALSO
  *	RFC 2645 section 4, RFC 5321 sections 3.3, 4.1.1, 4.4, 4.5.2 and
- *	4.5.3.1.10, RFC 2920, RFC 2033 section 4.2, RFC 2034, RFC 3848
+ *	4.5.3.1.10, RFC 2920, RFC 2033 section 4.2, RFC 2034, RFC 3848,
+ *	RFC 3030
  */
 #include "config.h"
 
@@ -77,12 +98,17 @@
 					   some room */
 #define FETCH_RELAY_RCPT_MAX	1000	/* per transaction */
 #define FETCH_RELAY_LOG_MAX	256	/* an address kept for the log */
+#define FETCH_RELAY_CHUNK_MAX	(1ULL << 60)	/* a larger BDAT size is
+						   taken as a syntax error:
+						   no sum with it overflows */
 
 const char *const fetch_relay_state_names[FETCH_RELAY_STATE_COUNT] = {
 	[FETCH_RELAY_STATE_COMMAND] = "command",
 	[FETCH_RELAY_STATE_WAIT] = "wait",
 	[FETCH_RELAY_STATE_DATA] = "data",
 	[FETCH_RELAY_STATE_TEXT] = "text",
+	[FETCH_RELAY_STATE_CHUNK_DATA] = "chunk-data",
+	[FETCH_RELAY_STATE_CHUNK] = "chunk",
 	[FETCH_RELAY_STATE_QUIT] = "quit",
 	[FETCH_RELAY_STATE_CLOSING] = "closing",
 	[FETCH_RELAY_STATE_END] = "end",
@@ -93,15 +119,25 @@ static const char *const fetch_relay_descriptions[] = {
 	[FETCH_RELAY_STATE_WAIT] = "waiting for the local MTA",
 	[FETCH_RELAY_STATE_DATA] = "waiting for the local MTA's reply to DATA",
 	[FETCH_RELAY_STATE_TEXT] = "relaying the message text",
+	[FETCH_RELAY_STATE_CHUNK_DATA] = "waiting for the local MTA's reply "
+	    "to DATA for a BDAT chunk",
+	[FETCH_RELAY_STATE_CHUNK] = "reading a BDAT chunk",
 	[FETCH_RELAY_STATE_QUIT] = "closing the session",
 	[FETCH_RELAY_STATE_CLOSING] = "closing the local session",
 	[FETCH_RELAY_STATE_END] = "finishing",
 };
 
-/* the states that read from the provider (unless throttled) */
+/*
+ * the states that read from the provider (unless throttled); in
+ * CHUNK_DATA what comes is only kept (up to the io's input bound), so
+ * that the chunk and the commands pipelined behind it are all there
+ * when the 354 comes, and go to the local MTA in one write
+ */
 static const int fetch_relay_reads[FETCH_RELAY_STATE_COUNT] = {
 	[FETCH_RELAY_STATE_COMMAND] = 1,
 	[FETCH_RELAY_STATE_TEXT] = 1,
+	[FETCH_RELAY_STATE_CHUNK_DATA] = 1,
+	[FETCH_RELAY_STATE_CHUNK] = 1,
 };
 
 enum fetch_relay_verb {
@@ -113,6 +149,10 @@ enum fetch_relay_verb {
 	FETCH_RELAY_VERB_RSET,
 	FETCH_RELAY_VERB_RESET,		/* a local RSET for EHLO/HELO: the
 					   provider gets our own reply */
+	FETCH_RELAY_VERB_BDAT,		/* a chunk but the LAST, as BDAT */
+	FETCH_RELAY_VERB_BDAT_DATA,	/* DATA for a first chunk: a 354
+					   starts the text, a refusal is
+					   the chunk's reply */
 };
 
 struct fetch_relay_slot {
@@ -120,6 +160,8 @@ struct fetch_relay_slot {
 	int		 done;
 	char		 line[FETCH_RELAY_EHLO_MAX];	/* without last CRLF */
 	char		 addr[FETCH_RELAY_LOG_MAX];	/* RCPT, for logs */
+	unsigned long long bytes;	/* DOT: the text relayed */
+	const char	*how;		/* DOT: "data", "bdat", "bdat-to-data" */
 };
 
 /* the text scanner: where in a line we are */
@@ -128,6 +170,19 @@ enum fetch_relay_scan {
 	FETCH_RELAY_SCAN_MID,
 	FETCH_RELAY_SCAN_DOT,		/* "." at the start of a line */
 	FETCH_RELAY_SCAN_DOTCR,		/* ".\r" */
+};
+
+/* what the octets of a BDAT chunk become */
+enum fetch_relay_chunk {
+	FETCH_RELAY_CHUNK_DROP = 0,	/* refused: read and dropped */
+	FETCH_RELAY_CHUNK_BDAT,		/* verbatim, in a local BDAT */
+	FETCH_RELAY_CHUNK_TEXT,		/* local DATA text: dot-stuffed */
+};
+
+static const char *const fetch_relay_chunk_names[] = {
+	[FETCH_RELAY_CHUNK_DROP] = "dropped",
+	[FETCH_RELAY_CHUNK_BDAT] = "bdat",
+	[FETCH_RELAY_CHUNK_TEXT] = "data",
 };
 
 #define FETCH_RELAY_DONE	0
@@ -180,6 +235,18 @@ struct fetch_relay {
 	int		 prev_cr;
 	int		 throttled;
 
+	/* BDAT: the transaction's chunks and the one being read */
+	uint64_t	 size_limit;	/* our SIZE, 0 = none */
+	unsigned	 chunks;	/* BDATs in this transaction */
+	int		 chunk_failed;	/* the local MTA refused its DATA */
+	int		 lopen;		/* the local MTA takes the text: a
+					   BDAT relayed, or DATA's 354 in */
+	enum fetch_relay_chunk chunk_mode;
+	unsigned long long chunk_left;	/* octets still to read */
+	unsigned long long chunk_size;
+	int		 chunk_last;
+	size_t		 chunk_slot;	/* its reply's slot */
+
 	/* the end */
 	int		 provider_gone;
 	int		 local_done;
@@ -196,6 +263,7 @@ static void fetch_relay_flush(struct fetch_relay *);
 static void fetch_relay_finish(struct fetch_relay *);
 static void fetch_relay_hangup(struct fetch_relay *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
+static int fetch_relay_cmd_bdat(struct fetch_relay *, const char *);
 
 /* fetch_relay_enter_state - change state and log old -> new */
 static void
@@ -260,6 +328,8 @@ fetch_relay_push(struct fetch_relay *r, enum fetch_relay_verb verb)
 	s->done = 0;
 	s->line[0] = '\0';
 	s->addr[0] = '\0';
+	s->bytes = 0;
+	s->how = NULL;
 	return s;
 }
 
@@ -372,7 +442,34 @@ fetch_relay_txn_reset(struct fetch_relay *r)
 	r->accepted = 0;
 	r->nrcpt = 0;
 	r->sender[0] = '\0';
+	r->chunks = 0;
+	r->chunk_failed = 0;
+	r->lopen = 0;
 	buf_reset(&r->received);
+}
+
+/*
+ * fetch_relay_text_abandoned - the provider ends a transaction whose
+ * text a local MTA without CHUNKING has started taking as DATA (after
+ * BDAT): SMTP has no way to take it back but hanging up, so that the
+ * half message is not delivered; the provider gets 421 and keeps it.
+ * 1 if so.
+ */
+static int
+fetch_relay_text_abandoned(struct fetch_relay *r, const char *what)
+{
+	if (!r->lopen || (r->lext.flags & FETCH_EXT_CHUNKING))
+		return 0;
+	log_info("relay event=bdat-abandoned command=%s chunks=%u", what,
+	    r->chunks);
+	fetch_local_free(&r->local);
+	r->local_done = 1;
+	r->lopen = 0;
+	fetch_relay_error(r, FETCH_EXIT_SERVER, "the provider abandoned a "
+	    "BDAT transaction (%s)", what);
+	fetch_relay_hangup(r, "421 4.3.0 %s cannot abandon a message being "
+	    "relayed as DATA, closing", r->hostname);
+	return 1;
 }
 
 /* fetch_relay_path - "FROM:<path> params": path and where params start */
@@ -467,10 +564,14 @@ fetch_relay_params(struct fetch_relay *r, const char *p, int mail,
 				buf_printf(out, " SIZE=%llu", v +
 				    (unsigned long long)r->received.len);
 		} else if (mail && fetch_relay_key(p, k, "BODY")) {
+			/* RFC 6152; BINARYMIME (RFC 3030) is not offered */
+			if (k == n || !(fetch_relay_key(p + k + 1, n - k - 1,
+			    "7BIT") || fetch_relay_key(p + k + 1, n - k - 1,
+			    "8BITMIME")))
+				return "5.5.4 Unsupported BODY value";
 			if (r->lext.flags & FETCH_EXT_8BITMIME)
 				buf_printf(out, " %.*s", (int)n, p);
-			else if (n - k - 1 != 4 ||
-			    strncasecmp(p + k + 1, "7BIT", 4) != 0)
+			else if (n - k - 1 != 4)
 				return "5.6.3 8-bit mail was not announced";
 			/* BODY=7BIT to a 7-bit MTA: the same without it */
 		} else if (mail && fetch_relay_key(p, k, "SMTPUTF8")) {
@@ -515,7 +616,7 @@ fetch_relay_received(struct fetch_relay *r)
 	    "\tby %s (odmr-fetch) with %s id %ld.%u;\r\n\t%s\r\n",
 	    r->helo[0] != '\0' ? r->helo : "unknown", r->provider_addr,
 	    r->hostname, r->tls ? "ESMTPS" : "ESMTP", (long)getpid(),
-	    r->msgno + 1, date);
+	    ++r->msgno, date);
 }
 
 /* fetch_relay_greet - EHLO/HELO: keep the name, answer with reply */
@@ -532,6 +633,8 @@ fetch_relay_greet(struct fetch_relay *r, const char *verb, const char *args,
 	}
 	if (r->txn_open && fetch_relay_local_busy(r))
 		return FETCH_RELAY_WAIT;
+	if (fetch_relay_text_abandoned(r, verb))
+		return FETCH_RELAY_DONE;
 	for (i = 0; args[i] != '\0' && args[i] != ' ' &&
 	    i < sizeof(r->helo) - 1; i++)
 		r->helo[i] = isgraph((unsigned char)args[i]) ? args[i] : '?';
@@ -629,6 +732,10 @@ fetch_relay_cmd_rcpt(struct fetch_relay *r, const char *args)
 		fetch_relay_own(r, "503 5.5.1 Error: need MAIL command");
 		return FETCH_RELAY_DONE;
 	}
+	if (r->chunks > 0) {
+		fetch_relay_own(r, "503 5.5.1 Error: RCPT after BDAT");
+		return FETCH_RELAY_DONE;
+	}
 	if (fetch_relay_local_busy(r) || (r->lmtp && r->rcpt_pending > 0))
 		return FETCH_RELAY_WAIT;
 	if ((err = fetch_relay_path(args, "TO:", path, sizeof(path),
@@ -676,6 +783,12 @@ fetch_relay_cmd_data(struct fetch_relay *r, const char *args)
 		fetch_relay_own(r, "503 5.5.1 Error: need RCPT command");
 		return FETCH_RELAY_DONE;
 	}
+	if (r->chunks > 0) {
+		/* RFC 3030 section 3 */
+		fetch_relay_own(r, "503 5.5.1 Error: DATA inside a BDAT "
+		    "transaction");
+		return FETCH_RELAY_DONE;
+	}
 	/* LMTP: the number of end-of-text replies must be known */
 	if (fetch_relay_local_busy(r) || (r->lmtp && r->rcpt_pending > 0))
 		return FETCH_RELAY_WAIT;
@@ -701,6 +814,8 @@ fetch_relay_cmd_rset(struct fetch_relay *r, const char *args)
 	}
 	if (open && fetch_relay_local_busy(r))
 		return FETCH_RELAY_WAIT;
+	if (fetch_relay_text_abandoned(r, "RSET"))
+		return FETCH_RELAY_DONE;
 	fetch_relay_txn_reset(r);
 	if (!open && (r->local == NULL || fetch_local_owed(r->local) == 0)) {
 		fetch_relay_own(r, "250 2.0.0 Ok");
@@ -734,7 +849,7 @@ fetch_relay_cmd_help(struct fetch_relay *r, const char *args)
 {
 	(void)args;
 	fetch_relay_own(r, "214 2.0.0 odmr-fetch relays to the local MTA: "
-	    "EHLO HELO MAIL RCPT DATA RSET NOOP VRFY QUIT");
+	    "EHLO HELO MAIL RCPT DATA BDAT RSET NOOP VRFY QUIT");
 	return FETCH_RELAY_DONE;
 }
 
@@ -764,13 +879,13 @@ static const struct fetch_relay_cmd fetch_relay_cmds[] = {
 	{ "MAIL", fetch_relay_cmd_mail },
 	{ "RCPT", fetch_relay_cmd_rcpt },
 	{ "DATA", fetch_relay_cmd_data },
+	{ "BDAT", fetch_relay_cmd_bdat },
 	{ "RSET", fetch_relay_cmd_rset },
 	{ "NOOP", fetch_relay_cmd_noop },
 	{ "VRFY", fetch_relay_cmd_vrfy },
 	{ "HELP", fetch_relay_cmd_help },
 	{ "QUIT", fetch_relay_cmd_quit },
-	/* CHUNKING is not announced; the rest belongs to the other side */
-	{ "BDAT", fetch_relay_cmd_refuse },
+	/* the rest belongs to the other side */
 	{ "EXPN", fetch_relay_cmd_refuse },
 	{ "STARTTLS", fetch_relay_cmd_refuse },
 	{ "AUTH", fetch_relay_cmd_refuse },
@@ -817,6 +932,8 @@ fetch_relay_text_end(struct fetch_relay *r)
 	struct fetch_relay_slot *s = fetch_relay_push(r, FETCH_RELAY_VERB_DOT);
 
 	(void)strlcpy(s->addr, r->sender, sizeof(s->addr));
+	s->bytes = r->msg_bytes;
+	s->how = "data";
 	/* SMTP: one reply; LMTP: one per accepted recipient, and that is
 	 * one (fetch_relay_cmd_rcpt) */
 	if (r->local != NULL)
@@ -887,6 +1004,291 @@ fetch_relay_text(struct fetch_relay *r)
 	fetch_relay_reading(r);
 }
 
+/* ---- BDAT chunks (RFC 3030) ---- */
+
+/* fetch_relay_bdat_args - "size [LAST]" (RFC 3030 section 3); -1 if bad */
+static int
+fetch_relay_bdat_args(const char *args, unsigned long long *size_r,
+    int *last_r)
+{
+	unsigned long long v = 0;
+	const char *p;
+
+	if (!isdigit((unsigned char)*args))
+		return -1;
+	for (p = args; isdigit((unsigned char)*p); p++) {
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v > FETCH_RELAY_CHUNK_MAX)
+			return -1;
+	}
+	if (*p == ' ' && strcasecmp(p + 1, "LAST") == 0)
+		*last_r = 1;
+	else if (*p == '\0')
+		*last_r = 0;
+	else
+		return -1;
+	*size_r = v;
+	return 0;
+}
+
+/* fetch_relay_chunk_start - read the chunk's octets, as mode says */
+static void
+fetch_relay_chunk_start(struct fetch_relay *r, enum fetch_relay_chunk mode)
+{
+	r->chunk_mode = mode;
+	log_debug("relay event=relay-chunk size=%llu last=%s as=%s",
+	    r->chunk_size, r->chunk_last ? "yes" : "no",
+	    fetch_relay_chunk_names[mode]);
+	fetch_relay_enter_state(r, FETCH_RELAY_STATE_CHUNK);
+}
+
+/* fetch_relay_chunk_drop - refuse the chunk; its octets are still read */
+static void
+fetch_relay_chunk_drop(struct fetch_relay *r, const char *reply)
+{
+	fetch_relay_own(r, "%s", reply);
+	fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_DROP);
+}
+
+/*
+ * fetch_relay_cmd_bdat - BDAT size [LAST]: check, then relay as BDAT,
+ * start DATA for it, or drop its octets
+ */
+static int
+fetch_relay_cmd_bdat(struct fetch_relay *r, const char *args)
+{
+	struct fetch_relay_slot *s;
+	unsigned long long size;
+	char line[64];		/* "BDAT", a 20-digit number, "LAST" */
+	int last;
+
+	if (fetch_relay_bdat_args(args, &size, &last) == -1) {
+		/* RFC 3030 section 3: where the octets end is unknown, so
+		 * is where the next command starts; answer what is owed,
+		 * then close */
+		if (r->local != NULL && fetch_local_owed(r->local) > 0)
+			return FETCH_RELAY_WAIT;
+		fetch_relay_error(r, FETCH_EXIT_SERVER, "the provider sent "
+		    "BDAT without a valid size");
+		fetch_relay_hangup(r, "421 4.5.4 %s Syntax: BDAT size [LAST]; "
+		    "closing", r->hostname);
+		return FETCH_RELAY_DONE;
+	}
+	r->chunk_size = r->chunk_left = size;
+	r->chunk_last = last;
+	if (!r->txn_open) {
+		fetch_relay_chunk_drop(r, "503 5.5.1 Error: need MAIL command");
+		return FETCH_RELAY_DONE;
+	}
+	if (r->chunk_failed) {
+		/* the local MTA refused DATA: the rest of the text has
+		 * nowhere to go */
+		fetch_relay_chunk_drop(r, "503 5.5.1 Error: an earlier chunk "
+		    "of this message failed");
+		return FETCH_RELAY_DONE;
+	}
+	/* LMTP: the number of end-of-text replies must be known */
+	if (fetch_relay_local_busy(r) || (r->lmtp && r->rcpt_pending > 0))
+		return FETCH_RELAY_WAIT;
+	r->chunks++;
+	if (r->rcpt_pending == 0 && r->accepted == 0) {
+		fetch_relay_chunk_drop(r, "554 5.5.1 Error: no valid "
+		    "recipients");
+		return FETCH_RELAY_DONE;
+	}
+	if (r->size_limit > 0 && size > r->size_limit) {
+		/* RFC 1870 6.1; the chunk is read, never held */
+		if (fetch_relay_text_abandoned(r, "BDAT"))
+			return FETCH_RELAY_DONE;
+		fetch_relay_txn_reset(r);
+		if ((s = fetch_relay_forward(r, FETCH_RELAY_VERB_RESET,
+		    "RSET")) != NULL)
+			(void)strlcpy(s->line, "552 5.3.4 Error: message "
+			    "exceeds the size limit", sizeof(s->line));
+		fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_DROP);
+		return FETCH_RELAY_DONE;
+	}
+	if (!r->lopen)
+		r->msg_bytes = 0;
+	if (r->lext.flags & FETCH_EXT_CHUNKING) {
+		/* our Received: field inside the first chunk, which grows by
+		 * it: still one local BDAT, one reply, per chunk */
+		(void)snprintf(line, sizeof(line), "BDAT %llu%s", size +
+		    (r->lopen ? 0 : (unsigned long long)r->received.len),
+		    last ? " LAST" : "");
+		if ((s = fetch_relay_forward(r, last ? FETCH_RELAY_VERB_DOT :
+		    FETCH_RELAY_VERB_BDAT, line)) == NULL) {
+			fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_DROP);
+			return FETCH_RELAY_DONE;
+		}
+		if (!r->lopen)
+			(void)fetch_local_text(r->local, r->received.data,
+			    r->received.len);
+		r->lopen = 1;
+		r->chunk_slot = r->end - 1;
+		(void)strlcpy(s->addr, r->sender, sizeof(s->addr));
+		s->how = "bdat";
+		fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_BDAT);
+		return FETCH_RELAY_DONE;
+	}
+	if (r->lopen) {
+		/* the local MTA takes DATA text already */
+		s = fetch_relay_push(r, last ? FETCH_RELAY_VERB_DOT :
+		    FETCH_RELAY_VERB_OWN);
+		r->chunk_slot = r->end - 1;
+		(void)strlcpy(s->addr, r->sender, sizeof(s->addr));
+		s->how = "bdat-to-data";
+		fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_TEXT);
+		return FETCH_RELAY_DONE;
+	}
+	/* the 354 (or a refusal) decides: nothing is read meanwhile */
+	if ((s = fetch_relay_forward(r, FETCH_RELAY_VERB_BDAT_DATA, "DATA")) ==
+	    NULL) {
+		fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_DROP);
+		return FETCH_RELAY_DONE;
+	}
+	r->chunk_slot = r->end - 1;
+	fetch_relay_enter_state(r, FETCH_RELAY_STATE_CHUNK_DATA);
+	return FETCH_RELAY_DONE;
+}
+
+/* fetch_relay_bdat_data - the local reply to DATA for a first chunk */
+static void
+fetch_relay_bdat_data(struct fetch_relay *r, struct fetch_relay_slot *s,
+    const struct fetch_reply *rep)
+{
+	if (rep->code != 354) {
+		/* the chunk's reply; the rest of the text is dropped */
+		fetch_relay_map(rep, s->line, sizeof(s->line));
+		s->done = 1;
+		r->chunk_failed = 1;
+		fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_DROP);
+		return;
+	}
+	/* not for the provider: the slot waits for the chunk's end (our
+	 * 250), or for the reply to the "." after the LAST chunk */
+	r->lopen = 1;
+	r->scan = FETCH_RELAY_SCAN_BOL;
+	r->prev_cr = 0;
+	(void)strlcpy(s->addr, r->sender, sizeof(s->addr));
+	s->how = "bdat-to-data";
+	if (r->chunk_last) {
+		s->verb = FETCH_RELAY_VERB_DOT;
+		r->lnext = r->chunk_slot;
+	} else
+		s->verb = FETCH_RELAY_VERB_OWN;
+	/* our trace field goes first (RFC 5321 4.4) */
+	if (r->local != NULL)
+		(void)fetch_local_text(r->local, r->received.data,
+		    r->received.len);
+	fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_TEXT);
+}
+
+/*
+ * fetch_relay_stuff - chunk octets as DATA text: a line that begins
+ * with "." gets another (RFC 5321 4.5.2), a bare LF is written as CRLF
+ */
+static void
+fetch_relay_stuff(struct fetch_relay *r, const unsigned char *p, size_t n)
+{
+	const unsigned char *lf;
+	size_t start = 0, i = 0;
+
+	while (i < n) {
+		if (r->scan == FETCH_RELAY_SCAN_BOL && p[i] == '.') {
+			fetch_relay_text_out(r, p + start, i - start);
+			fetch_relay_text_out(r, ".", 1);
+			start = i;
+		}
+		if ((lf = memchr(p + i, '\n', n - i)) == NULL) {
+			r->scan = FETCH_RELAY_SCAN_MID;
+			r->prev_cr = p[n - 1] == '\r';
+			break;
+		}
+		i = (size_t)(lf - p);
+		if (i > 0 ? p[i - 1] != '\r' : !r->prev_cr) {
+			fetch_relay_text_out(r, p + start, i - start);
+			fetch_relay_text_out(r, "\r\n", 2);
+			start = i + 1;
+		}
+		r->scan = FETCH_RELAY_SCAN_BOL;
+		r->prev_cr = 0;
+		i++;
+	}
+	fetch_relay_text_out(r, p + start, n - start);
+}
+
+/* fetch_relay_chunk_end - all the chunk's octets are in: its reply */
+static void
+fetch_relay_chunk_end(struct fetch_relay *r)
+{
+	struct fetch_relay_slot *s = fetch_relay_slot(r, r->chunk_slot);
+
+	fetch_relay_enter_state(r, FETCH_RELAY_STATE_COMMAND);
+	switch (r->chunk_mode) {
+	case FETCH_RELAY_CHUNK_DROP:
+		break;
+	case FETCH_RELAY_CHUNK_BDAT:
+		if (r->chunk_last)
+			s->bytes = r->msg_bytes;
+		break;
+	case FETCH_RELAY_CHUNK_TEXT:
+		if (!r->chunk_last) {
+			(void)snprintf(s->line, FETCH_RELAY_REPLY_MAX - 2,
+			    "250 2.0.0 %llu octets received", r->chunk_size);
+			s->done = 1;
+			break;
+		}
+		/* the text ends with CRLF, then the lone "." */
+		if (r->scan != FETCH_RELAY_SCAN_BOL)
+			fetch_relay_text_out(r, "\r\n", 2);
+		s->bytes = r->msg_bytes;
+		if (r->local != NULL) {
+			(void)fetch_local_text(r->local, ".\r\n", 3);
+			/* SMTP: one reply; LMTP: one recipient, so one */
+			fetch_local_expect(r->local, 1);
+		}
+		break;
+	}
+	if (r->chunk_last) {
+		if (r->chunk_mode != FETCH_RELAY_CHUNK_DROP)
+			r->txn_open = 0;
+		r->chunks = 0;
+		r->chunk_failed = 0;
+		r->lopen = 0;
+	}
+	fetch_relay_flush(r);
+}
+
+/* fetch_relay_chunk - take the chunk's octets that came */
+static void
+fetch_relay_chunk(struct fetch_relay *r)
+{
+	const unsigned char *p;
+	size_t n;
+
+	if (r->io == NULL)
+		return;
+	n = io_datalen(r->io);
+	if (n > r->chunk_left)
+		n = (size_t)r->chunk_left;
+	if (n > 0) {
+		p = io_data(r->io);
+		if (r->chunk_mode == FETCH_RELAY_CHUNK_BDAT)
+			fetch_relay_text_out(r, p, n);	/* verbatim */
+		else if (r->chunk_mode == FETCH_RELAY_CHUNK_TEXT)
+			fetch_relay_stuff(r, p, n);
+		io_drop(r->io, n);
+		r->chunk_left -= n;
+	}
+	if (r->chunk_left == 0)
+		fetch_relay_chunk_end(r);
+	if (r->local != NULL && fetch_local_queued(r->local) >
+	    FETCH_RELAY_HIWAT)
+		r->throttled = 1;
+	fetch_relay_reading(r);
+}
+
 /* ---- input from the provider ---- */
 
 /* fetch_relay_input - commands, or text, while we may read */
@@ -901,6 +1303,12 @@ fetch_relay_input(struct fetch_relay *r)
 		if (r->state == FETCH_RELAY_STATE_TEXT) {
 			fetch_relay_text(r);
 			if (r->state == FETCH_RELAY_STATE_TEXT)
+				return;
+			continue;
+		}
+		if (r->state == FETCH_RELAY_STATE_CHUNK) {
+			fetch_relay_chunk(r);
+			if (r->state == FETCH_RELAY_STATE_CHUNK)
 				return;
 			continue;
 		}
@@ -936,19 +1344,20 @@ static void
 fetch_relay_msg_done(struct fetch_relay *r, struct fetch_relay_slot *s,
     const struct fetch_reply *rep)
 {
-	r->msgno++;
+	const char *how = s->how != NULL ? s->how : "data";
+
 	if (fetch_reply_class(rep) == 2) {
 		r->result.messages++;
-		r->result.bytes += r->msg_bytes;
-		log_debug("relay event=relayed from=%s size=%llu reply=\"%u "
-		    "%s\"", s->addr, r->msg_bytes, rep->code, rep->text);
+		r->result.bytes += s->bytes;
+		log_debug("relay event=relayed from=%s size=%llu as=%s "
+		    "reply=\"%u %s\"", s->addr, s->bytes, how, rep->code,
+		    rep->text);
 	} else {
 		r->result.messages_refused++;
-		log_info("relay event=message-refused from=%s size=%llu "
-		    "reply=\"%u %s\"", s->addr, r->msg_bytes, rep->code,
+		log_info("relay event=message-refused from=%s size=%llu as=%s "
+		    "reply=\"%u %s\"", s->addr, s->bytes, how, rep->code,
 		    rep->text);
 	}
-	r->msg_bytes = 0;
 }
 
 /* fetch_relay_maybe_stop - SIGTERM: hang up between transactions */
@@ -985,9 +1394,13 @@ fetch_relay_local_reply(void *arg, const struct fetch_reply *rep)
 		    rep->code, rep->text);
 		return;
 	}
-	if (s->verb != FETCH_RELAY_VERB_RESET)
-		fetch_relay_map(rep, s->line, sizeof(s->line));
-	s->done = 1;
+	/* DATA for a first chunk: fetch_relay_bdat_data() fills the slot,
+	 * now or later */
+	if (s->verb != FETCH_RELAY_VERB_BDAT_DATA) {
+		if (s->verb != FETCH_RELAY_VERB_RESET)
+			fetch_relay_map(rep, s->line, sizeof(s->line));
+		s->done = 1;
+	}
 	switch (s->verb) {
 	case FETCH_RELAY_VERB_MAIL:
 		if (c != 2)
@@ -1023,6 +1436,14 @@ fetch_relay_local_reply(void *arg, const struct fetch_reply *rep)
 		break;
 	case FETCH_RELAY_VERB_DOT:
 		fetch_relay_msg_done(r, s, rep);
+		break;
+	case FETCH_RELAY_VERB_BDAT_DATA:
+		fetch_relay_bdat_data(r, s, rep);
+		break;
+	case FETCH_RELAY_VERB_BDAT:
+		if (c != 2)
+			log_info("relay event=chunk-refused from=%s reply=\"%u "
+			    "%s\"", s->addr, rep->code, rep->text);
 		break;
 	case FETCH_RELAY_VERB_RSET:
 	case FETCH_RELAY_VERB_RESET:
@@ -1157,7 +1578,9 @@ fetch_relay_end_local(struct fetch_relay *r)
 		return;
 	}
 	if (r->state == FETCH_RELAY_STATE_TEXT ||
-	    r->state == FETCH_RELAY_STATE_DATA) {
+	    r->state == FETCH_RELAY_STATE_DATA ||
+	    r->state == FETCH_RELAY_STATE_CHUNK_DATA ||
+	    r->state == FETCH_RELAY_STATE_CHUNK || r->lopen) {
 		/* half a message there: hang up, so that it is not kept */
 		fetch_local_free(&r->local);
 		r->local_done = 1;
@@ -1288,14 +1711,17 @@ fetch_relay_ehlo_text(struct fetch_relay *r)
 	char size[64];
 	uint64_t lim = r->lext.size;
 
+	r->size_limit = lim == 0 ? 0 : lim > 2 * FETCH_RELAY_RECEIVED_MAX ?
+	    lim - FETCH_RELAY_RECEIVED_MAX : lim / 2;
 	if (lim == 0)
 		(void)strlcpy(size, "SIZE", sizeof(size));
 	else
 		(void)snprintf(size, sizeof(size), "SIZE %llu",
-		    (unsigned long long)(lim > 2 * FETCH_RELAY_RECEIVED_MAX ?
-		    lim - FETCH_RELAY_RECEIVED_MAX : lim / 2));
+		    (unsigned long long)r->size_limit);
+	/* CHUNKING always: BDAT goes on as BDAT, or as DATA text */
 	(void)snprintf(r->ehlo, sizeof(r->ehlo), "250-%s\r\n250-PIPELINING\r\n"
-	    "250-%s\r\n%s%s%s250 ENHANCEDSTATUSCODES", r->hostname, size,
+	    "250-CHUNKING\r\n250-%s\r\n%s%s%s250 ENHANCEDSTATUSCODES",
+	    r->hostname, size,
 	    r->lext.flags & FETCH_EXT_8BITMIME ? "250-8BITMIME\r\n" : "",
 	    r->lext.flags & FETCH_EXT_SMTPUTF8 ? "250-SMTPUTF8\r\n" : "",
 	    r->lext.flags & FETCH_EXT_DSN ? "250-DSN\r\n" : "");

@@ -23,21 +23,47 @@
  *	number when the local MTA states none), 8BITMIME, SMTPUTF8 and
  *	DSN only when the local MTA has them, and ENHANCEDSTATUSCODES
  *	(a local reply without an enhanced code gets a generic one).
- *	CHUNKING is not offered: the provider sends DATA, whose text is
- *	relayed as it streams in, dot-stuffing and all, without holding a
- *	whole message. MAIL and RCPT parameters pass through when the
- *	local MTA offers their extension (SIZE grows by our Received:
- *	field); others get 555.
+ *	CHUNKING (RFC 3030) is offered always, BINARYMIME never: the
+ *	provider may send DATA or BDAT, and either text is relayed as it
+ *	streams in, without holding a whole message. MAIL and RCPT
+ *	parameters pass through when the local MTA offers their extension
+ *	(SIZE grows by our Received: field; BODY=7BIT or 8BITMIME only);
+ *	others get 555.
  *
- *	What is answered. Every reply to MAIL, RCPT, DATA, RSET and to the
- *	end of the text is the local MTA's reply to the same command,
+ *	BDAT. "BDAT size [LAST]" is followed by exactly size octets. To a
+ *	local MTA with CHUNKING each chunk goes as a BDAT of its own, the
+ *	octets verbatim, our Received: field inside the first chunk (whose
+ *	size grows by it): each chunk's reply is the local MTA's reply to
+ *	the same BDAT. To one without CHUNKING the chunks become DATA text:
+ *	DATA goes with the first chunk (pipelined with MAIL and RCPT when
+ *	the local MTA offers PIPELINING), its 354 is awaited, and the
+ *	octets follow dot-stuffed, bare LFs as CRLF, a CRLF added if the
+ *	text does not end with one, and after the LAST chunk the final
+ *	".". A chunk but the LAST one is then answered "250 2.0.0 N octets
+ *	received" once its octets are passed on (or with the local MTA's
+ *	refusal of DATA), the LAST one with the local reply to the ".".
+ *	The octets of a chunk that cannot be taken are read and dropped:
+ *	no MAIL (503 5.5.1), no valid recipient (554 5.5.1), a chunk after
+ *	one the local MTA refused DATA for, or DATA inside a BDAT
+ *	transaction (503 5.5.1), a chunk larger than our SIZE limit (552
+ *	5.3.4, and the transaction ends). A BDAT whose size cannot be read
+ *	leaves no way to find the next command (RFC 3030 section 3): the
+ *	replies owed are sent, then "421 4.5.4" and the connection is
+ *	closed. A local MTA without CHUNKING that has started taking the
+ *	text cannot be told to drop it: when the provider abandons such a
+ *	transaction (RSET, EHLO, a chunk over the limit) the local
+ *	connection is dropped and the provider gets 421.
+ *
+ *	What is answered. Every reply to MAIL, RCPT, DATA, RSET, BDAT and
+ *	to the end of the text is the local MTA's reply to the same command,
  *	passed on (fetch_relay_map() is the one place a local reply becomes
  *	a provider reply): a recipient is acknowledged only once the local
  *	MTA has accepted it, a local 4xx stays a 4xx (the provider keeps
  *	the mail) and a local 5xx a 5xx (it bounces). Replies go out in
  *	the order of the commands, whatever mix of local and own replies
- *	(EHLO, NOOP, 452, 503) they are. Commands are relayed to the local
- *	MTA pipelined when it offers PIPELINING, one at a time otherwise.
+ *	(EHLO, NOOP, 452, 503, a chunk's 250) they are. Commands are
+ *	relayed to the local MTA pipelined when it offers PIPELINING, one
+ *	at a time otherwise.
  *
  *	LMTP. An LMTP server (RFC 2033) answers the end of the text once
  *	per accepted recipient; the provider expects one reply. So toward
@@ -49,9 +75,10 @@
  *	one recipient.
  *
  *	Text. A Received: field of ours (RFC 5321 section 4.4) goes first;
- *	the rest is relayed unchanged but for bare LFs, which become CRLF
- *	so that the local MTA ends the text exactly where we do (a lone
- *	"." line) and nothing can be smuggled past the end.
+ *	the rest is relayed unchanged but for bare LFs in DATA text (sent
+ *	as DATA or converted from BDAT), which become CRLF so that the
+ *	local MTA ends the text exactly where we do (a lone "." line) and
+ *	nothing can be smuggled past the end. BDAT to BDAT is verbatim.
  *
  *	Failures. If the local MTA goes away (closes, times out, sends a
  *	421), the provider gets "421 4.4.0" at once and the connection is
@@ -73,10 +100,11 @@
  *	  relay was stopped.
  * DIAGNOSTICS
  *	Info: each recipient or message the local MTA refused; debug: the
- *	state changes, every command and reply, each message relayed.
+ *	state changes, every command and reply, each chunk and message
+ *	relayed.
  * SEE ALSO
  *	fetch_local(3), fetch_poll(3), RFC 2645, RFC 5321, RFC 2920,
- *	RFC 2033, RFC 1870, RFC 3461
+ *	RFC 2033, RFC 1870, RFC 3461, RFC 3030
  */
 #ifndef TURN_FETCH_RELAY_H
 #define TURN_FETCH_RELAY_H
@@ -90,6 +118,9 @@ enum fetch_relay_state {
 	FETCH_RELAY_STATE_WAIT,		/* a command waits for local replies */
 	FETCH_RELAY_STATE_DATA,		/* DATA relayed, the 354 awaited */
 	FETCH_RELAY_STATE_TEXT,		/* relaying the message text */
+	FETCH_RELAY_STATE_CHUNK_DATA,	/* DATA relayed for a BDAT chunk,
+					   the 354 awaited */
+	FETCH_RELAY_STATE_CHUNK,	/* reading a BDAT chunk's octets */
 	FETCH_RELAY_STATE_QUIT,		/* 221 going out, then close */
 	FETCH_RELAY_STATE_CLOSING,	/* provider gone: ending locally */
 	FETCH_RELAY_STATE_END,

@@ -27,11 +27,27 @@
 #	  smtp-sink's and odmr-fetch's Received: fields, the stored text
 #	  (LF for CRLF, one extra empty line), with the right envelope; the
 #	  other domain's mail stays queued;
+#	- BDAT (RFC 3030) from odmrd to smtp-sink, which has no CHUNKING:
+#	  dot lines, 8-bit text and a 2.5 MiB message (three chunks; 250
+#	  "octets received" for the two 1 MiB ones) relayed as DATA text,
+#	  each dump byte for byte as stored; odmrd sent BDAT, never DATA;
+#	- a scripted provider (bdat.py: CRAM-MD5, ATRN, then the client of
+#	  the reversed session), to smtp-sink and again to Postfix: EHLO
+#	  offers CHUNKING, not BINARYMIME; BDAT before MAIL 503 (its octets,
+#	  QUIT among them, skipped); BODY=BINARYMIME 555; two chunks, the
+#	  first not LAST (a CRLF split between them, dot lines, a bare LF,
+#	  no final CRLF); DATA inside a BDAT transaction 503; BDAT without
+#	  a recipient 554; three transactions in one write; to Postfix a
+#	  chunk over the SIZE offered (552); a malformed size: 421 and
+#	  close (exit 3); every reply code in order, and each message
+#	  arrived once, byte for byte; and RSET after a first chunk that
+#	  smtp-sink takes as DATA text: 421, nothing delivered;
 #	- a private Postfix on loopback that holds example.org's mail and
 #	  rejects one recipient (5xx) and defers another (4xx): exit 0,
 #	  DSN parameters (RET, ENVID, NOTIFY, ORCPT) passed through,
-#	  every message held byte for byte after Postfix's and our
-#	  Received:, the 5xx recipient failed at the provider, the 4xx one
+#	  every message (one of 2.5 MiB) held byte for byte after
+#	  Postfix's and our Received:, relayed BDAT to BDAT (Postfix has
+#	  CHUNKING), the 5xx recipient failed at the provider, the 4xx one
 #	  still queued there, all the others gone from the queue;
 #	- implicit TLS to odmrs_listen, two domains, to a local MTA without
 #	  PIPELINING (smtp-sink -p: one command at a time);
@@ -230,8 +246,13 @@ def nothing_lost(label, d, dom, *ids):
        "%s: %d delivered, %d still queued, none lost" % (label, len(got), len(q)), {"lost": lost, "queued": sorted(q)})
 
 
+# kind "huge": about 2.5 MiB, so that odmrd sends it in several BDAT chunks of 1 MiB
+HUGE_LINES = 31500
+
+
 if __name__ == "__main__":
-    f = {"send": lambda: send(sys.argv[2], sys.argv[3].split(","), sys.argv[4], "odmr-fetch"),
+    f = {"send": lambda: send(sys.argv[2], sys.argv[3].split(","), sys.argv[4], "odmr-fetch") if sys.argv[4] != "huge"
+         else send(sys.argv[2], sys.argv[3].split(","), "big", "odmr-fetch", big_lines=HUGE_LINES),
          "sink": lambda: sink(sys.argv[2], sys.argv[3], *sys.argv[4:]),
          "postfix": lambda: postfix(sys.argv[2], sys.argv[3], *sys.argv[4:]),
          "empty": lambda: empty(*sys.argv[2:]),
@@ -285,6 +306,189 @@ while True:
     c.close()
 PY
 
+# the BDAT provider: CRAM-MD5 (any answer), ATRN, then, as the client of the
+# reversed session, a script of BDAT cases, one "ok"/"not ok" line for each
+# reply group; "check" compares what the local MTA got with what was sent
+cat >"$T/bdat.py" <<'PY'
+import json, os, socket, subprocess, sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.environ["T"])
+from fx import split_received
+from site_check import ok
+
+# two chunks: a CRLF split between them, lines that begin with ".", a lone
+# ".", a bare LF, 8-bit octets, and no CRLF at the end
+HDR = b"To: c@example.org\r\nDate: Tue, 11 Jun 2024 10:00:00 +0000\r\n"	# nothing for Postfix to add
+TWO = (b"From: a@fake.test\r\n" + HDR + b"Subject: two chunks\r\n"
+       b"Message-ID: <two.chunks@fake.test>\r\n\r\nfirst line\r\n.starts with a dot\r\nsplit CRLF\r",
+       b"\n.\r\n..two dots\r\nbare\nLF, caf\xc3\xa9\r\n.\r\nno final CRLF")
+# a chunk, DATA (503), the LAST chunk
+INSIDE = (b"From: a@fake.test\r\n" + HDR + b"Message-ID: <data.inside@fake.test>\r\n\r\nbefore DATA\r\n",
+          b"after DATA\r\n")
+
+
+def back(i):
+    """One of the back-to-back messages."""
+    return b"From: b%d@fake.test\r\n%sMessage-ID: <back.%d@fake.test>\r\n\r\nback to back %d\r\n" % (i, HDR, i, i)
+
+
+def want(extra):
+    """Message-ID -> the text the local MTA should hold (LF line ends; EXTRA after it)."""
+    msgs = {"<two.chunks@fake.test>": b"".join(TWO) + b"\r\n", "<data.inside@fake.test>": b"".join(INSIDE)}
+    msgs.update(("<back.%d@fake.test>" % i, back(i)) for i in range(3))
+    return {k: v.replace(b"\r\n", b"\n") + extra for k, v in msgs.items()}
+
+
+def bdat(data, last=True):
+    """BDAT and its octets."""
+    return b"BDAT %d%s\r\n" % (len(data), b" LAST" if last else b"") + data
+
+
+def serve(port, ready, over, abandon):
+    """Be the provider on PORT (READY: a file made once it listens); OVER: a chunk size over the limit, or 0;
+    ABANDON: only RSET after a first chunk that is not LAST."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(1)
+    srv.settimeout(60)
+    open(ready, "w").close()
+    c, _ = srv.accept()
+    c.settimeout(60)
+    f = c.makefile("rwb")
+
+    def put(b):
+        """Write B at once."""
+        f.write(b)
+        f.flush()
+
+    def reply():
+        """One whole reply: its code (None at EOF) and lines."""
+        lines = []
+        while True:
+            ln = f.readline()
+            if not ln:
+                return None, lines
+            lines.append(ln.rstrip(b"\r\n").decode(errors="replace"))
+            if ln[3:4] != b"-":
+                return int(ln[:3]), lines
+
+    put(b"220 fake.test ESMTP\r\n")
+    for line in f:
+        verb = line.split()[0].upper() if line.split() else b""
+        if verb == b"EHLO":
+            put(b"250-fake.test\r\n250-AUTH CRAM-MD5\r\n250-ATRN\r\n250 HELP\r\n")
+        elif verb == b"AUTH":
+            put(b"334 PDEyMzQ1LjY3ODlAZmFrZS50ZXN0Pg==\r\n")
+            f.readline()
+            put(b"235 2.7.0 ok\r\n")
+        elif verb == b"ATRN":
+            put(b"250 OK now reversing the connection\r\n")
+            break
+        else:
+            put(b"502 no\r\n")
+    code, _ = reply()
+    ok(code == 220, "BDAT provider: the reversed session opens with 220", code)
+    put(b"EHLO fake.test\r\n")
+    code, lines = reply()
+    ok(code == 250 and "250-CHUNKING" in lines and not any("BINARYMIME" in l for l in lines),
+       "BDAT provider: EHLO offers CHUNKING, not BINARYMIME", lines)
+    mail = lambda i: b"MAIL FROM:<a%d@fake.test>\r\nRCPT TO:<c%d@example.org>\r\n" % (i, i)
+    if abandon:
+        put(mail(30) + bdat(TWO[0], False))
+        got = [reply()[0] for _ in range(3)]
+        put(b"RSET\r\n")
+        code, lines = reply()
+        rest = f.read()
+        ok(got == [250, 250, 250] and code == 421 and rest == b"",
+           "BDAT provider: RSET after a chunk the local MTA takes as DATA text: 421, then the connection is closed",
+           (got, lines, rest[:80]))
+        return
+    steps = [
+        ("BDAT before MAIL: 503, its octets (QUIT among them) skipped", bdat(b"QUIT\r\nXXXX\r\n") + b"NOOP\r\n", [503, 250]),
+        ("BODY=BINARYMIME is not offered: 555", b"MAIL FROM:<x@fake.test> BODY=BINARYMIME\r\n", [555]),
+        ("two chunks, the first not LAST: one message", mail(1) + bdat(TWO[0], False) + bdat(TWO[1]),
+         [250, 250, 250, 250]),
+        ("DATA inside a BDAT transaction: 503, the transaction goes on",
+         mail(2) + bdat(INSIDE[0], False) + b"DATA\r\n" + bdat(INSIDE[1]), [250, 250, 250, 503, 250]),
+        ("BDAT without an accepted recipient: 554", b"RSET\r\nMAIL FROM:<a3@fake.test>\r\n" + bdat(b"x\r\nyz") +
+         b"NOOP\r\n", [250, 250, 554, 250]),
+        ("three pipelined transactions in one write (RSET MAIL RCPT BDAT LAST)",
+         b"".join(b"RSET\r\n" + mail(10 + i) + bdat(back(i)) for i in range(3)), [250] * 12),
+    ]
+    if over:
+        # larger than the SIZE we offer: read and dropped, never held
+        steps.append(("a chunk over the SIZE limit: 552, the session goes on", b"RSET\r\n" + mail(20) +
+                      b"BDAT %d LAST\r\n" % over + b"y" * over + b"NOOP\r\n", [250, 250, 250, 552, 250]))
+    for desc, data, codes in steps:
+        put(data)
+        got = [reply()[0] for _ in codes]
+        ok(got == codes, "BDAT provider: " + desc, "got %s, want %s" % (got, codes))
+    put(b"BDAT 12x LAST\r\nhello world\r\n")
+    code, lines = reply()
+    rest = f.read()
+    ok(code == 421 and rest == b"", "BDAT provider: a malformed BDAT size: 421, then the connection is closed",
+       (lines, rest[:80]))
+
+
+def check(label, where, d):
+    """The dumps of smtp-sink in D, or the messages held by the Postfix of config D."""
+    texts = {}
+    if where == "sink":
+        extra = b"\n"	# smtp-sink adds an empty line
+        for name in os.listdir(d):
+            _, _, rest = split_received(open(os.path.join(d, name), "rb").read(), 2)
+            texts[name] = rest
+    else:
+        extra = b""
+        q = subprocess.run(["postqueue", "-c", d, "-j"], capture_output=True, timeout=30)
+        for ln in q.stdout.decode().splitlines():
+            e = json.loads(ln)
+            c = subprocess.run(["postcat", "-c", d, "-bh", "-q", e["queue_id"]], capture_output=True, timeout=30)
+            texts[e["queue_id"]] = split_received(c.stdout, 2)[2]
+    for mid, text in want(extra).items():
+        got = [t for t in texts.values() if t is not None and mid.encode() in t]
+        ok(len(got) == 1 and got[0] == text, "%s: %s arrived once, byte for byte" % (label, mid),
+           got[0][-120:] if len(got) == 1 else "%d copies" % len(got))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5:] == ["abandon"])
+    else:
+        check(sys.argv[2], sys.argv[3], sys.argv[4])
+PY
+
+# bdat_provider OVER [abandon] - start bdat.py on $BDAT_PORT (OVER: the size of a
+# chunk over the limit, 0 for none; abandon: RSET after a first chunk instead)
+bdat_provider() {
+	BDAT_PORT=$(free_port)
+	rm -f "$T/bdat.ready"
+	python3 "$T/bdat.py" serve "$BDAT_PORT" "$T/bdat.ready" "$@" >"$T/bdat.out" 2>&1 &
+	bdat_pid=$!
+	_i=0; while [ ! -f "$T/bdat.ready" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+}
+
+# bdat_done - wait for bdat.py, its lines become cases
+bdat_done() {
+	wait "$bdat_pid"
+	_rc=$?
+	tap_lines "$T/bdat.out"
+	[ $_rc -eq 0 ] || not_ok "bdat.py failed (exit $_rc)"
+}
+
+# tap_lines FILE - turn FILE's "ok - "/"not ok - " lines into cases
+tap_lines() {
+	while IFS= read -r _tf; do
+		case $_tf in
+		"ok - "*) ok "${_tf#ok - }" ;;
+		"not ok - "*) not_ok "${_tf#not ok - }" ;;
+		*) echo "# $_tf" ;;
+		esac
+	done <"$1"
+}
+
 # fake AUTH-LINE - start the scripted provider on $FAKE_PORT, its log $T/fake.log
 fake() {
 	FAKE_PORT=$(free_port)
@@ -305,13 +509,7 @@ unfake() {
 fx() {
 	python3 "$T/fx.py" "$@" >"$T/fx.out" 2>&1
 	_rc=$?
-	while IFS= read -r _tf; do
-		case $_tf in
-		"ok - "*) ok "${_tf#ok - }" ;;
-		"not ok - "*) not_ok "${_tf#not ok - }" ;;
-		*) echo "# $_tf" ;;
-		esac
-	done <"$T/fx.out"
+	tap_lines "$T/fx.out"
 	[ $_rc -eq 0 ] || not_ok "fx.py $1 failed (exit $_rc)"
 	return $_rc
 }
@@ -464,6 +662,44 @@ fx sink "smtp-sink" "$T/sink1" $sink_ids
 fx empty example.org
 fx queued example.net 1
 
+# ---- BDAT from odmrd to a local MTA without CHUNKING: DATA text ------------------
+ids=""
+queue_msg bd1 b1@example.org dots
+queue_msg bd2 b2@example.org 8bit
+queue_msg bd3 b3@example.org huge
+queue_msg bd4 b4@example.org,b5@example.org plain
+bd_ids=$ids
+start_sink "$T/sinkb"
+fetch bdat $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 0 "BDAT to smtp-sink (no CHUNKING): mail delivered"
+check "BDAT to smtp-sink: the provider sent BDAT LAST, never DATA" sh -c "grep -q 'event=relay-command line=\"BDAT [0-9]* LAST\"' '$T/bdat.err' && ! grep -q 'event=relay-command line=\"DATA\"' '$T/bdat.err'"
+check "BDAT to smtp-sink: the 2.5 MiB message came as chunks of 1 MiB, each answered 250" sh -c "[ \$(grep -c 'event=relay-chunk size=1048576 last=no as=data' '$T/bdat.err') -eq 2 ] && [ \$(grep -c 'relay-reply reply=\"250 2.0.0 1048576 octets received\"' '$T/bdat.err') -eq 2 ]"
+check "BDAT to smtp-sink: relayed as DATA text, no BDAT to it" sh -c "grep -q 'local-send line=\"DATA\"' '$T/bdat.err' && ! grep -q 'local-send line=\"BDAT' '$T/bdat.err' && [ \$(grep -c 'event=relayed .* as=bdat-to-data reply=\"250' '$T/bdat.err') -eq 4 ]"
+wait_free example.org
+stop_sink
+fx sink "BDAT to smtp-sink" "$T/sinkb" $bd_ids
+fx empty example.org
+
+# ---- a scripted provider's BDAT cases, to smtp-sink (BDAT as DATA text) -----------
+start_sink "$T/sinkbp"
+bdat_provider 0
+fetch bdatfake --server "127.0.0.1:$BDAT_PORT" --user alice --password-file "$T/pw" --tls none --domains example.org --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 3 "BDAT provider to smtp-sink: the malformed BDAT size ends the session"
+bdat_done
+check "BDAT provider to smtp-sink: the malformed size is logged" grep -q 'error=.*BDAT without a valid size' "$T/bdatfake.err"
+stop_sink
+python3 "$T/bdat.py" check "BDAT provider to smtp-sink" sink "$T/sinkbp" >"$T/bdatc.out" 2>&1 || not_ok "bdat.py check failed"
+tap_lines "$T/bdatc.out"
+# RSET after a first chunk: smtp-sink has begun taking the text as DATA,
+# and only hanging up keeps the half message from being delivered
+start_sink "$T/sinkab"
+bdat_provider 0 abandon
+fetch bdatab --server "127.0.0.1:$BDAT_PORT" --user alice --password-file "$T/pw" --tls none --domains example.org --deliver-to "127.0.0.1:$SINK_PORT"
+fetch_is 3 "BDAT provider abandons a message relayed as DATA text: the session ends"
+bdat_done
+stop_sink
+check "BDAT provider abandons a message: logged, and smtp-sink has no message" sh -c "grep -q 'event=bdat-abandoned command=RSET chunks=1' '$T/bdatab.err' && [ -z \"\$(ls '$T/sinkab')\" ]"
+
 # ---- a private Postfix: hold, one 5xx recipient, one 4xx -------------------------
 PF=$T/pf
 PFPORT=$(free_port)
@@ -479,6 +715,7 @@ if postfix_setup "$PF" "$PFPORT" &&
 	queue_msg pf3 p4@example.org 8bit
 	queue_msg pf4 p5@example.org big
 	queue_msg pf5 ok1@example.org,reject@example.org plain
+	queue_msg pf8 p6@example.org huge
 	queue_msg pf7 dsn1@example.org dsn
 	dsn_id=${ids##* }
 	pf_ids=$ids
@@ -490,6 +727,7 @@ if postfix_setup "$PF" "$PFPORT" &&
 	check "Postfix: the 5xx recipient was refused and logged" grep -q 'event=rcpt-refused to=<reject@example.org> reply="554' "$T/postfix.err"
 	check "Postfix: the 4xx recipient was refused for now and logged" grep -q 'event=rcpt-refused to=<later@example.org> reply="450' "$T/postfix.err"
 	check "odmrd failed reject@example.org with Postfix's 554" grep -q 'event=failed .*to=<reject@example.org>.*554' "$(odmrd_log)"
+	check "Postfix: BDAT relayed as BDAT (the 2.5 MiB message in 1 MiB chunks), never DATA" sh -c "grep -q 'event=relay-command line=\"BDAT 1048576\"' '$T/postfix.err' && grep -q 'local-send line=\"BDAT 1048576\"' '$T/postfix.err' && grep -q 'local-send line=\"BDAT [0-9]* LAST\"' '$T/postfix.err' && ! grep -q 'local-send line=\"DATA\"' '$T/postfix.err' && [ \$(grep -c 'event=relayed .* as=bdat reply=\"250' '$T/postfix.err') -eq 8 ]"
 	wait_free example.org
 	sleep 1	# cleanup files the last message into the hold queue
 	DROP=reject@example.org,later@example.org fx postfix "Postfix" "$PF/conf" $pf_ids $later_id
@@ -497,6 +735,16 @@ if postfix_setup "$PF" "$PFPORT" &&
 	fx left example.org "$later_id" later@example.org "450"
 	octl delete "$later_id" >/dev/null 2>&1
 	fx empty example.org
+	# the scripted BDAT cases, to Postfix: BDAT to BDAT, and a chunk over
+	# the SIZE we offer (10240000 less 1024)
+	bdat_provider 10300000
+	fetch bdatpf --server "127.0.0.1:$BDAT_PORT" --user alice --password-file "$T/pw" --tls none --domains example.org --deliver-to "127.0.0.1:$PFPORT"
+	fetch_is 3 "BDAT provider to Postfix: the malformed BDAT size ends the session"
+	bdat_done
+	check "BDAT provider to Postfix: chunks relayed as BDAT, the first grown by our Received:" sh -c "grep -q 'event=relay-chunk size=[0-9]* last=no as=bdat' '$T/bdatpf.err' && ! grep -q 'local-send line=\"DATA\"' '$T/bdatpf.err' && ! grep -q 'local-send line=\"BDAT 10300000' '$T/bdatpf.err'"
+	sleep 1	# cleanup files the last message into the hold queue
+	python3 "$T/bdat.py" check "BDAT provider to Postfix" postfix "$PF/conf" >"$T/bdatc.out" 2>&1 || not_ok "bdat.py check failed"
+	tap_lines "$T/bdatc.out"
 else
 	not_ok "private Postfix starts: $(tr '\n' '|' <"$PF/start.log")"
 fi
