@@ -31,25 +31,14 @@
  *	more than FETCH_RELAY_HIWAT octets wait for the local MTA, reading
  *	from the provider stops until they have drained.
  *
- *	BDAT (RFC 3030). The handler checks the chunk and picks what its
- *	octets become (enum fetch_relay_chunk): a BDAT of ours (the local
- *	MTA offers CHUNKING), DATA text (it does not), or nothing (the
- *	chunk is refused, with a reply of our own). FETCH_RELAY_STATE_CHUNK
- *	then takes exactly that many octets from the provider, under the
- *	same HIWAT throttle. Toward a local MTA without CHUNKING the first
- *	chunk waits for the reply to our DATA (FETCH_RELAY_STATE_CHUNK_DATA,
- *	in which input is read but only kept, so that once the 354 is in,
- *	the text, the "." and the next transaction's commands go to the
- *	local MTA in one write). The chunk's slot takes that reply: a 354
- *	is not passed on but starts the text (the slot then waits for our
- *	own "250 ... octets received", or, for a LAST chunk, for the reply
- *	to the "."), a refusal is the chunk's reply and the octets are
- *	dropped. The
- *	text scan keeps its place across chunks (a CRLF may be split
- *	between two). Once a LAST chunk is relayed the next commands are
- *	read and relayed at once, behind it: its reply comes in its turn.
- *	Each message's size rides in its end-of-text slot, since the next
- *	message may be streaming by the time the reply comes.
+ *	BDAT (RFC 3030) is in fetch_relay_bdat.c: the command table hands
+ *	BDAT to fetch_relay_bdat_cmd(), the input loop hands a chunk's
+ *	octets to fetch_relay_chunk_read(), the local reply to DATA for a
+ *	first chunk goes to fetch_relay_bdat_data(), and RSET, EHLO and
+ *	HELO ask fetch_relay_bdat_abandoned() first. What the two files
+ *	share (struct fetch_relay, its reply slots, the limits, and the
+ *	helpers of this file that the BDAT code calls) is declared in
+ *	fetch_relay_int.h.
  *
  *	The state is an enum with a names table and a description table;
  *	fetch_relay_enter_state() logs old -> new, and fetch_relay_reading()
@@ -57,9 +46,9 @@
  *	The end always goes through fetch_relay_finish(), which waits for
  *	both connections to close and posts done() to the loop.
  * SEE ALSO
- *	RFC 2645 section 4, RFC 5321 sections 3.3, 4.1.1, 4.4, 4.5.2 and
- *	4.5.3.1.10, RFC 2920, RFC 2033 section 4.2, RFC 2034, RFC 3848,
- *	RFC 3030
+ *	fetch_relay_bdat(3), RFC 2645 section 4, RFC 5321 sections 3.3,
+ *	4.1.1, 4.4, 4.5.2 and 4.5.3.1.10, RFC 2920, RFC 2033 section 4.2,
+ *	RFC 2034, RFC 3848, RFC 3030
  */
 #include "config.h"
 
@@ -84,23 +73,15 @@
 #include "fetch.h"
 #include "fetch_local.h"
 #include "fetch_relay.h"
+#include "fetch_relay_int.h"
 #include "fetch_reply.h"
 
 #define FETCH_RELAY_SLOTS	256	/* replies owed to the provider */
-#define FETCH_RELAY_REPLY_MAX	512	/* a reply line with CRLF, RFC 5321
-					   4.5.3.1.5 */
-#define FETCH_RELAY_EHLO_MAX	1024	/* our EHLO reply, all lines */
-#define FETCH_RELAY_HIWAT	(1024 * 1024)	/* text waiting for the
-						   local MTA: stop reading */
 #define FETCH_RELAY_RECEIVED_MAX 1024	/* room kept in SIZE for our
 					   Received: field */
 #define FETCH_RELAY_PATH_MAX	512	/* RFC 5321 4.5.3.1.3: 256, and
 					   some room */
 #define FETCH_RELAY_RCPT_MAX	1000	/* per transaction */
-#define FETCH_RELAY_LOG_MAX	256	/* an address kept for the log */
-#define FETCH_RELAY_CHUNK_MAX	(1ULL << 60)	/* a larger BDAT size is
-						   taken as a syntax error:
-						   no sum with it overflows */
 
 const char *const fetch_relay_state_names[FETCH_RELAY_STATE_COUNT] = {
 	[FETCH_RELAY_STATE_COMMAND] = "command",
@@ -140,55 +121,6 @@ static const int fetch_relay_reads[FETCH_RELAY_STATE_COUNT] = {
 	[FETCH_RELAY_STATE_CHUNK] = 1,
 };
 
-enum fetch_relay_verb {
-	FETCH_RELAY_VERB_OWN = 0,	/* answered by us */
-	FETCH_RELAY_VERB_MAIL,
-	FETCH_RELAY_VERB_RCPT,
-	FETCH_RELAY_VERB_DATA,
-	FETCH_RELAY_VERB_DOT,
-	FETCH_RELAY_VERB_RSET,
-	FETCH_RELAY_VERB_RESET,		/* a local RSET for EHLO/HELO: the
-					   provider gets our own reply */
-	FETCH_RELAY_VERB_BDAT,		/* a chunk but the LAST, as BDAT */
-	FETCH_RELAY_VERB_BDAT_DATA,	/* DATA for a first chunk: a 354
-					   starts the text, a refusal is
-					   the chunk's reply */
-};
-
-struct fetch_relay_slot {
-	enum fetch_relay_verb verb;
-	int		 done;
-	char		 line[FETCH_RELAY_EHLO_MAX];	/* without last CRLF */
-	char		 addr[FETCH_RELAY_LOG_MAX];	/* RCPT, for logs */
-	unsigned long long bytes;	/* DOT: the text relayed */
-	const char	*how;		/* DOT: "data", "bdat", "bdat-to-data" */
-};
-
-/* the text scanner: where in a line we are */
-enum fetch_relay_scan {
-	FETCH_RELAY_SCAN_BOL = 0,	/* at the start of a line */
-	FETCH_RELAY_SCAN_MID,
-	FETCH_RELAY_SCAN_DOT,		/* "." at the start of a line */
-	FETCH_RELAY_SCAN_DOTCR,		/* ".\r" */
-};
-
-/* what the octets of a BDAT chunk become */
-enum fetch_relay_chunk {
-	FETCH_RELAY_CHUNK_DROP = 0,	/* refused: read and dropped */
-	FETCH_RELAY_CHUNK_BDAT,		/* verbatim, in a local BDAT */
-	FETCH_RELAY_CHUNK_TEXT,		/* local DATA text: dot-stuffed */
-};
-
-static const char *const fetch_relay_chunk_names[] = {
-	[FETCH_RELAY_CHUNK_DROP] = "dropped",
-	[FETCH_RELAY_CHUNK_BDAT] = "bdat",
-	[FETCH_RELAY_CHUNK_TEXT] = "data",
-};
-
-#define FETCH_RELAY_DONE	0
-#define FETCH_RELAY_WAIT	1
-
-struct fetch_relay;
 typedef int (*fetch_relay_cmd_fn)(struct fetch_relay *, const char *args);
 
 struct fetch_relay_cmd {
@@ -196,77 +128,11 @@ struct fetch_relay_cmd {
 	fetch_relay_cmd_fn	 fn;
 };
 
-struct fetch_relay {
-	char		*hostname;
-	char		*provider_addr;
-	int		 tls;
-	unsigned	 timeout_ms;
-	fetch_relay_done_fn done;
-	void		*arg;
-
-	struct io	*io;		/* the provider */
-	struct fetch_local *local;
-	struct fetch_ext lext;		/* what the local MTA offers */
-	int		 lmtp;
-	enum fetch_relay_state state;
-	char		 ehlo[FETCH_RELAY_EHLO_MAX];
-
-	/* the reply FIFO; absolute counters, slot i at i % SLOTS */
-	struct fetch_relay_slot *slots;
-	size_t		 first, end, lnext;
-
-	char		 stash[FETCH_CMD_MAX + 1];	/* a waiting command */
-	int		 stashed;
-
-	/* session and transaction */
-	int		 greeted;
-	char		 helo[FETCH_NAME_MAX + 1];
-	int		 txn_open;	/* MAIL relayed, text not yet ended */
-	unsigned	 rcpt_pending;	/* RCPTs relayed, not yet answered */
-	unsigned	 accepted;	/* this transaction's accepted RCPTs */
-	unsigned	 nrcpt;
-	char		 sender[FETCH_RELAY_LOG_MAX];
-	struct buf	 received;
-	unsigned long long msg_bytes;
-	unsigned	 msgno;
-
-	/* text */
-	enum fetch_relay_scan scan;
-	int		 prev_cr;
-	int		 throttled;
-
-	/* BDAT: the transaction's chunks and the one being read */
-	uint64_t	 size_limit;	/* our SIZE, 0 = none */
-	unsigned	 chunks;	/* BDATs in this transaction */
-	int		 chunk_failed;	/* the local MTA refused its DATA */
-	int		 lopen;		/* the local MTA takes the text: a
-					   BDAT relayed, or DATA's 354 in */
-	enum fetch_relay_chunk chunk_mode;
-	unsigned long long chunk_left;	/* octets still to read */
-	unsigned long long chunk_size;
-	int		 chunk_last;
-	size_t		 chunk_slot;	/* its reply's slot */
-
-	/* the end */
-	int		 provider_gone;
-	int		 local_done;
-	int		 closing;	/* close once output has left */
-	int		 shutdown_sent;
-	int		 stopping;
-	int		 ending;
-	int		 posted;
-	struct fetch_relay_result result;
-};
-
 static void fetch_relay_input(struct fetch_relay *);
-static void fetch_relay_flush(struct fetch_relay *);
 static void fetch_relay_finish(struct fetch_relay *);
-static void fetch_relay_hangup(struct fetch_relay *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-static int fetch_relay_cmd_bdat(struct fetch_relay *, const char *);
 
 /* fetch_relay_enter_state - change state and log old -> new */
-static void
+void
 fetch_relay_enter_state(struct fetch_relay *r, enum fetch_relay_state state)
 {
 	if (r->state != state)
@@ -277,7 +143,7 @@ fetch_relay_enter_state(struct fetch_relay *r, enum fetch_relay_state state)
 }
 
 /* fetch_relay_reading - the one place that turns provider input on/off */
-static void
+void
 fetch_relay_reading(struct fetch_relay *r)
 {
 	if (r->io == NULL)
@@ -290,12 +156,7 @@ fetch_relay_reading(struct fetch_relay *r)
 }
 
 /* fetch_relay_error - keep the first reason and its exit status */
-static void
-fetch_relay_error(struct fetch_relay *r, enum fetch_exit exit,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* fetch_relay_error - keep the first reason and its exit status */
-static void
+void
 fetch_relay_error(struct fetch_relay *r, enum fetch_exit exit,
     const char *fmt, ...)
 {
@@ -312,14 +173,14 @@ fetch_relay_error(struct fetch_relay *r, enum fetch_exit exit,
 /* ---- the reply FIFO ---- */
 
 /* fetch_relay_slot - the slot at absolute index i */
-static struct fetch_relay_slot *
+struct fetch_relay_slot *
 fetch_relay_slot(struct fetch_relay *r, size_t i)
 {
 	return &r->slots[i % FETCH_RELAY_SLOTS];
 }
 
 /* fetch_relay_push - a new slot at the end of the FIFO */
-static struct fetch_relay_slot *
+struct fetch_relay_slot *
 fetch_relay_push(struct fetch_relay *r, enum fetch_relay_verb verb)
 {
 	struct fetch_relay_slot *s = fetch_relay_slot(r, r->end++);
@@ -334,12 +195,7 @@ fetch_relay_push(struct fetch_relay *r, enum fetch_relay_verb verb)
 }
 
 /* fetch_relay_own - a reply of our own, in its turn */
-static void
-fetch_relay_own(struct fetch_relay *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* fetch_relay_own - a reply of our own, in its turn */
-static void
+void
 fetch_relay_own(struct fetch_relay *r, const char *fmt, ...)
 {
 	struct fetch_relay_slot *s = fetch_relay_push(r, FETCH_RELAY_VERB_OWN);
@@ -353,7 +209,7 @@ fetch_relay_own(struct fetch_relay *r, const char *fmt, ...)
 }
 
 /* fetch_relay_flush - send the filled replies at the head, in order */
-static void
+void
 fetch_relay_flush(struct fetch_relay *r)
 {
 	struct fetch_relay_slot *s;
@@ -383,7 +239,7 @@ fetch_relay_flush(struct fetch_relay *r)
 }
 
 /* fetch_relay_map - a local reply as the provider's reply: the one place */
-static void
+void
 fetch_relay_map(const struct fetch_reply *rep, char *out, size_t outsz)
 {
 	unsigned c = fetch_reply_class(rep);
@@ -412,7 +268,7 @@ fetch_relay_map(const struct fetch_reply *rep, char *out, size_t outsz)
 /* ---- relaying commands ---- */
 
 /* fetch_relay_local_busy - a local MTA without PIPELINING still owes */
-static int
+int
 fetch_relay_local_busy(const struct fetch_relay *r)
 {
 	return !(r->lext.flags & FETCH_EXT_PIPELINING) && r->local != NULL &&
@@ -420,7 +276,7 @@ fetch_relay_local_busy(const struct fetch_relay *r)
 }
 
 /* fetch_relay_forward - relay a command line; its reply fills a slot */
-static struct fetch_relay_slot *
+struct fetch_relay_slot *
 fetch_relay_forward(struct fetch_relay *r, enum fetch_relay_verb verb,
     const char *line)
 {
@@ -434,7 +290,7 @@ fetch_relay_forward(struct fetch_relay *r, enum fetch_relay_verb verb,
 }
 
 /* fetch_relay_txn_reset - forget the transaction */
-static void
+void
 fetch_relay_txn_reset(struct fetch_relay *r)
 {
 	r->txn_open = 0;
@@ -446,30 +302,6 @@ fetch_relay_txn_reset(struct fetch_relay *r)
 	r->chunk_failed = 0;
 	r->lopen = 0;
 	buf_reset(&r->received);
-}
-
-/*
- * fetch_relay_text_abandoned - the provider ends a transaction whose
- * text a local MTA without CHUNKING has started taking as DATA (after
- * BDAT): SMTP has no way to take it back but hanging up, so that the
- * half message is not delivered; the provider gets 421 and keeps it.
- * 1 if so.
- */
-static int
-fetch_relay_text_abandoned(struct fetch_relay *r, const char *what)
-{
-	if (!r->lopen || (r->lext.flags & FETCH_EXT_CHUNKING))
-		return 0;
-	log_info("relay event=bdat-abandoned command=%s chunks=%u", what,
-	    r->chunks);
-	fetch_local_free(&r->local);
-	r->local_done = 1;
-	r->lopen = 0;
-	fetch_relay_error(r, FETCH_EXIT_SERVER, "the provider abandoned a "
-	    "BDAT transaction (%s)", what);
-	fetch_relay_hangup(r, "421 4.3.0 %s cannot abandon a message being "
-	    "relayed as DATA, closing", r->hostname);
-	return 1;
 }
 
 /* fetch_relay_path - "FROM:<path> params": path and where params start */
@@ -633,7 +465,7 @@ fetch_relay_greet(struct fetch_relay *r, const char *verb, const char *args,
 	}
 	if (r->txn_open && fetch_relay_local_busy(r))
 		return FETCH_RELAY_WAIT;
-	if (fetch_relay_text_abandoned(r, verb))
+	if (fetch_relay_bdat_abandoned(r, verb))
 		return FETCH_RELAY_DONE;
 	for (i = 0; args[i] != '\0' && args[i] != ' ' &&
 	    i < sizeof(r->helo) - 1; i++)
@@ -814,7 +646,7 @@ fetch_relay_cmd_rset(struct fetch_relay *r, const char *args)
 	}
 	if (open && fetch_relay_local_busy(r))
 		return FETCH_RELAY_WAIT;
-	if (fetch_relay_text_abandoned(r, "RSET"))
+	if (fetch_relay_bdat_abandoned(r, "RSET"))
 		return FETCH_RELAY_DONE;
 	fetch_relay_txn_reset(r);
 	if (!open && (r->local == NULL || fetch_local_owed(r->local) == 0)) {
@@ -879,7 +711,7 @@ static const struct fetch_relay_cmd fetch_relay_cmds[] = {
 	{ "MAIL", fetch_relay_cmd_mail },
 	{ "RCPT", fetch_relay_cmd_rcpt },
 	{ "DATA", fetch_relay_cmd_data },
-	{ "BDAT", fetch_relay_cmd_bdat },
+	{ "BDAT", fetch_relay_bdat_cmd },
 	{ "RSET", fetch_relay_cmd_rset },
 	{ "NOOP", fetch_relay_cmd_noop },
 	{ "VRFY", fetch_relay_cmd_vrfy },
@@ -915,7 +747,7 @@ fetch_relay_dispatch(struct fetch_relay *r, const char *line)
 /* ---- the message text ---- */
 
 /* fetch_relay_text_out - relay text toward the local MTA */
-static void
+void
 fetch_relay_text_out(struct fetch_relay *r, const void *p, size_t n)
 {
 	if (r->local == NULL || n == 0)
@@ -1004,291 +836,6 @@ fetch_relay_text(struct fetch_relay *r)
 	fetch_relay_reading(r);
 }
 
-/* ---- BDAT chunks (RFC 3030) ---- */
-
-/* fetch_relay_bdat_args - "size [LAST]" (RFC 3030 section 3); -1 if bad */
-static int
-fetch_relay_bdat_args(const char *args, unsigned long long *size_r,
-    int *last_r)
-{
-	unsigned long long v = 0;
-	const char *p;
-
-	if (!isdigit((unsigned char)*args))
-		return -1;
-	for (p = args; isdigit((unsigned char)*p); p++) {
-		v = v * 10 + (unsigned)(*p - '0');
-		if (v > FETCH_RELAY_CHUNK_MAX)
-			return -1;
-	}
-	if (*p == ' ' && strcasecmp(p + 1, "LAST") == 0)
-		*last_r = 1;
-	else if (*p == '\0')
-		*last_r = 0;
-	else
-		return -1;
-	*size_r = v;
-	return 0;
-}
-
-/* fetch_relay_chunk_start - read the chunk's octets, as mode says */
-static void
-fetch_relay_chunk_start(struct fetch_relay *r, enum fetch_relay_chunk mode)
-{
-	r->chunk_mode = mode;
-	log_debug("relay event=relay-chunk size=%llu last=%s as=%s",
-	    r->chunk_size, r->chunk_last ? "yes" : "no",
-	    fetch_relay_chunk_names[mode]);
-	fetch_relay_enter_state(r, FETCH_RELAY_STATE_CHUNK);
-}
-
-/* fetch_relay_chunk_drop - refuse the chunk; its octets are still read */
-static void
-fetch_relay_chunk_drop(struct fetch_relay *r, const char *reply)
-{
-	fetch_relay_own(r, "%s", reply);
-	fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_DROP);
-}
-
-/*
- * fetch_relay_cmd_bdat - BDAT size [LAST]: check, then relay as BDAT,
- * start DATA for it, or drop its octets
- */
-static int
-fetch_relay_cmd_bdat(struct fetch_relay *r, const char *args)
-{
-	struct fetch_relay_slot *s;
-	unsigned long long size;
-	char line[64];		/* "BDAT", a 20-digit number, "LAST" */
-	int last;
-
-	if (fetch_relay_bdat_args(args, &size, &last) == -1) {
-		/* RFC 3030 section 3: where the octets end is unknown, so
-		 * is where the next command starts; answer what is owed,
-		 * then close */
-		if (r->local != NULL && fetch_local_owed(r->local) > 0)
-			return FETCH_RELAY_WAIT;
-		fetch_relay_error(r, FETCH_EXIT_SERVER, "the provider sent "
-		    "BDAT without a valid size");
-		fetch_relay_hangup(r, "421 4.5.4 %s Syntax: BDAT size [LAST]; "
-		    "closing", r->hostname);
-		return FETCH_RELAY_DONE;
-	}
-	r->chunk_size = r->chunk_left = size;
-	r->chunk_last = last;
-	if (!r->txn_open) {
-		fetch_relay_chunk_drop(r, "503 5.5.1 Error: need MAIL command");
-		return FETCH_RELAY_DONE;
-	}
-	if (r->chunk_failed) {
-		/* the local MTA refused DATA: the rest of the text has
-		 * nowhere to go */
-		fetch_relay_chunk_drop(r, "503 5.5.1 Error: an earlier chunk "
-		    "of this message failed");
-		return FETCH_RELAY_DONE;
-	}
-	/* LMTP: the number of end-of-text replies must be known */
-	if (fetch_relay_local_busy(r) || (r->lmtp && r->rcpt_pending > 0))
-		return FETCH_RELAY_WAIT;
-	r->chunks++;
-	if (r->rcpt_pending == 0 && r->accepted == 0) {
-		fetch_relay_chunk_drop(r, "554 5.5.1 Error: no valid "
-		    "recipients");
-		return FETCH_RELAY_DONE;
-	}
-	if (r->size_limit > 0 && size > r->size_limit) {
-		/* RFC 1870 6.1; the chunk is read, never held */
-		if (fetch_relay_text_abandoned(r, "BDAT"))
-			return FETCH_RELAY_DONE;
-		fetch_relay_txn_reset(r);
-		if ((s = fetch_relay_forward(r, FETCH_RELAY_VERB_RESET,
-		    "RSET")) != NULL)
-			(void)strlcpy(s->line, "552 5.3.4 Error: message "
-			    "exceeds the size limit", sizeof(s->line));
-		fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_DROP);
-		return FETCH_RELAY_DONE;
-	}
-	if (!r->lopen)
-		r->msg_bytes = 0;
-	if (r->lext.flags & FETCH_EXT_CHUNKING) {
-		/* our Received: field inside the first chunk, which grows by
-		 * it: still one local BDAT, one reply, per chunk */
-		(void)snprintf(line, sizeof(line), "BDAT %llu%s", size +
-		    (r->lopen ? 0 : (unsigned long long)r->received.len),
-		    last ? " LAST" : "");
-		if ((s = fetch_relay_forward(r, last ? FETCH_RELAY_VERB_DOT :
-		    FETCH_RELAY_VERB_BDAT, line)) == NULL) {
-			fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_DROP);
-			return FETCH_RELAY_DONE;
-		}
-		if (!r->lopen)
-			(void)fetch_local_text(r->local, r->received.data,
-			    r->received.len);
-		r->lopen = 1;
-		r->chunk_slot = r->end - 1;
-		(void)strlcpy(s->addr, r->sender, sizeof(s->addr));
-		s->how = "bdat";
-		fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_BDAT);
-		return FETCH_RELAY_DONE;
-	}
-	if (r->lopen) {
-		/* the local MTA takes DATA text already */
-		s = fetch_relay_push(r, last ? FETCH_RELAY_VERB_DOT :
-		    FETCH_RELAY_VERB_OWN);
-		r->chunk_slot = r->end - 1;
-		(void)strlcpy(s->addr, r->sender, sizeof(s->addr));
-		s->how = "bdat-to-data";
-		fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_TEXT);
-		return FETCH_RELAY_DONE;
-	}
-	/* the 354 (or a refusal) decides: nothing is read meanwhile */
-	if ((s = fetch_relay_forward(r, FETCH_RELAY_VERB_BDAT_DATA, "DATA")) ==
-	    NULL) {
-		fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_DROP);
-		return FETCH_RELAY_DONE;
-	}
-	r->chunk_slot = r->end - 1;
-	fetch_relay_enter_state(r, FETCH_RELAY_STATE_CHUNK_DATA);
-	return FETCH_RELAY_DONE;
-}
-
-/* fetch_relay_bdat_data - the local reply to DATA for a first chunk */
-static void
-fetch_relay_bdat_data(struct fetch_relay *r, struct fetch_relay_slot *s,
-    const struct fetch_reply *rep)
-{
-	if (rep->code != 354) {
-		/* the chunk's reply; the rest of the text is dropped */
-		fetch_relay_map(rep, s->line, sizeof(s->line));
-		s->done = 1;
-		r->chunk_failed = 1;
-		fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_DROP);
-		return;
-	}
-	/* not for the provider: the slot waits for the chunk's end (our
-	 * 250), or for the reply to the "." after the LAST chunk */
-	r->lopen = 1;
-	r->scan = FETCH_RELAY_SCAN_BOL;
-	r->prev_cr = 0;
-	(void)strlcpy(s->addr, r->sender, sizeof(s->addr));
-	s->how = "bdat-to-data";
-	if (r->chunk_last) {
-		s->verb = FETCH_RELAY_VERB_DOT;
-		r->lnext = r->chunk_slot;
-	} else
-		s->verb = FETCH_RELAY_VERB_OWN;
-	/* our trace field goes first (RFC 5321 4.4) */
-	if (r->local != NULL)
-		(void)fetch_local_text(r->local, r->received.data,
-		    r->received.len);
-	fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_TEXT);
-}
-
-/*
- * fetch_relay_stuff - chunk octets as DATA text: a line that begins
- * with "." gets another (RFC 5321 4.5.2), a bare LF is written as CRLF
- */
-static void
-fetch_relay_stuff(struct fetch_relay *r, const unsigned char *p, size_t n)
-{
-	const unsigned char *lf;
-	size_t start = 0, i = 0;
-
-	while (i < n) {
-		if (r->scan == FETCH_RELAY_SCAN_BOL && p[i] == '.') {
-			fetch_relay_text_out(r, p + start, i - start);
-			fetch_relay_text_out(r, ".", 1);
-			start = i;
-		}
-		if ((lf = memchr(p + i, '\n', n - i)) == NULL) {
-			r->scan = FETCH_RELAY_SCAN_MID;
-			r->prev_cr = p[n - 1] == '\r';
-			break;
-		}
-		i = (size_t)(lf - p);
-		if (i > 0 ? p[i - 1] != '\r' : !r->prev_cr) {
-			fetch_relay_text_out(r, p + start, i - start);
-			fetch_relay_text_out(r, "\r\n", 2);
-			start = i + 1;
-		}
-		r->scan = FETCH_RELAY_SCAN_BOL;
-		r->prev_cr = 0;
-		i++;
-	}
-	fetch_relay_text_out(r, p + start, n - start);
-}
-
-/* fetch_relay_chunk_end - all the chunk's octets are in: its reply */
-static void
-fetch_relay_chunk_end(struct fetch_relay *r)
-{
-	struct fetch_relay_slot *s = fetch_relay_slot(r, r->chunk_slot);
-
-	fetch_relay_enter_state(r, FETCH_RELAY_STATE_COMMAND);
-	switch (r->chunk_mode) {
-	case FETCH_RELAY_CHUNK_DROP:
-		break;
-	case FETCH_RELAY_CHUNK_BDAT:
-		if (r->chunk_last)
-			s->bytes = r->msg_bytes;
-		break;
-	case FETCH_RELAY_CHUNK_TEXT:
-		if (!r->chunk_last) {
-			(void)snprintf(s->line, FETCH_RELAY_REPLY_MAX - 2,
-			    "250 2.0.0 %llu octets received", r->chunk_size);
-			s->done = 1;
-			break;
-		}
-		/* the text ends with CRLF, then the lone "." */
-		if (r->scan != FETCH_RELAY_SCAN_BOL)
-			fetch_relay_text_out(r, "\r\n", 2);
-		s->bytes = r->msg_bytes;
-		if (r->local != NULL) {
-			(void)fetch_local_text(r->local, ".\r\n", 3);
-			/* SMTP: one reply; LMTP: one recipient, so one */
-			fetch_local_expect(r->local, 1);
-		}
-		break;
-	}
-	if (r->chunk_last) {
-		if (r->chunk_mode != FETCH_RELAY_CHUNK_DROP)
-			r->txn_open = 0;
-		r->chunks = 0;
-		r->chunk_failed = 0;
-		r->lopen = 0;
-	}
-	fetch_relay_flush(r);
-}
-
-/* fetch_relay_chunk - take the chunk's octets that came */
-static void
-fetch_relay_chunk(struct fetch_relay *r)
-{
-	const unsigned char *p;
-	size_t n;
-
-	if (r->io == NULL)
-		return;
-	n = io_datalen(r->io);
-	if (n > r->chunk_left)
-		n = (size_t)r->chunk_left;
-	if (n > 0) {
-		p = io_data(r->io);
-		if (r->chunk_mode == FETCH_RELAY_CHUNK_BDAT)
-			fetch_relay_text_out(r, p, n);	/* verbatim */
-		else if (r->chunk_mode == FETCH_RELAY_CHUNK_TEXT)
-			fetch_relay_stuff(r, p, n);
-		io_drop(r->io, n);
-		r->chunk_left -= n;
-	}
-	if (r->chunk_left == 0)
-		fetch_relay_chunk_end(r);
-	if (r->local != NULL && fetch_local_queued(r->local) >
-	    FETCH_RELAY_HIWAT)
-		r->throttled = 1;
-	fetch_relay_reading(r);
-}
-
 /* ---- input from the provider ---- */
 
 /* fetch_relay_input - commands, or text, while we may read */
@@ -1307,7 +854,7 @@ fetch_relay_input(struct fetch_relay *r)
 			continue;
 		}
 		if (r->state == FETCH_RELAY_STATE_CHUNK) {
-			fetch_relay_chunk(r);
+			fetch_relay_chunk_read(r);
 			if (r->state == FETCH_RELAY_STATE_CHUNK)
 				return;
 			continue;
@@ -1628,7 +1175,7 @@ fetch_relay_provider_lost(struct fetch_relay *r, const char *fmt, ...)
 }
 
 /* fetch_relay_hangup - reply line first, then close the connection */
-static void
+void
 fetch_relay_hangup(struct fetch_relay *r, const char *fmt, ...)
 {
 	struct fetch_relay_slot *s;
