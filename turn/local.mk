@@ -3,6 +3,7 @@
 noinst_LIBRARIES += turn/libturn.a
 turn_libturn_a_SOURCES = \
 	turn/turn_session.c turn/turn_session.h \
+	turn/turn_session_store.c turn/turn_session_int.h \
 	turn/turn_msg.c turn/turn_msg.h \
 	turn/turn_proto.c turn/turn_proto.h \
 	turn/turn_mime.c turn/turn_mime.h \

@@ -14,21 +14,15 @@
  *	states that wait for a reply. Replies are dispatched by state
  *	through turn_session_replies[].
  *
- *	Store work runs as jobs on the work pool (work 3h): the list of
- *	queued message ids (one walk per domain, ids only, so no walk is
- *	held open across network waits), each message's load (turn_msg 3),
- *	and the outcomes (queue_record()). Messages are read
- *	TURN_LOAD_BATCH at a time (at most TURN_LOAD_OCTETS of text ahead)
- *	while earlier ones are on the wire. Outcomes are recorded in
- *	batches, one transaction and one disk flush each: a batch goes when
- *	it holds TURN_RECORD_BATCH messages, has waited
- *	TURN_RECORD_DELAY_MS, or the session waits for it; up to
- *	TURN_RECORDS_MAX messages may be answered and not yet recorded.
- *	Guarantee 2 (SPEC.md) holds, since a crash before the record only
- *	means those messages are sent again: delivered twice at worst,
- *	never lost. All records are done before QUIT counts as completion.
- *	When the list is done the domains are walked again for mail that
- *	arrived meanwhile, up to TURN_ROUNDS_MAX times.
+ *	Store work runs as jobs on the work pool (work 3h), in
+ *	turn_session_store.c (turn_session_store 3): the list of queued
+ *	message ids, each message's load, and the outcomes, recorded in
+ *	batches while the next messages are sent. A job's completion hands
+ *	the session back to the state machine (turn_session_next(),
+ *	turn_session_ahead(), turn_session_quit()), or, once it is ending,
+ *	to turn_session_maybe_finish(). All records are done before QUIT
+ *	counts as completion. When the list is done the domains are walked
+ *	again for mail that arrived meanwhile, up to TURN_ROUNDS_MAX times.
  *
  *	With PIPELINING (RFC 2920) MAIL, every RCPT and DATA (or the first
  *	BDAT chunk, RFC 3030) go out in one write: the io's output buffer
@@ -65,17 +59,15 @@
  *	the reason, and recipients whose RCPT was never answered, as those
  *	of every transaction written behind it, are left as they were.
  * SEE ALSO
- *	turn_msg(3), turn_proto(3), queue(3), io(3), work(3), RFC 2645,
- *	RFC 5321, RFC 2920, RFC 3030
+ *	turn_session_store(3), turn_msg(3), turn_proto(3), queue(3), io(3),
+ *	work(3), RFC 2645, RFC 5321, RFC 2920, RFC 3030
  */
 #include "config.h"
 
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "buf.h"
@@ -84,30 +76,19 @@
 #include "io.h"
 #include "log.h"
 #include "loop.h"
-#include "work.h"
 #include "xmalloc.h"
 
 #include "queue.h"
-#include "turn_bounce.h"
-#include "turn_dsn.h"
 #include "turn_msg.h"
 #include "turn_proto.h"
 #include "turn_session.h"
+#include "turn_session_int.h"
 
 #define TURN_WRITE_CHUNK	(256 * 1024)	/* DATA text per IO_LOWAT */
 #define TURN_BDAT_CHUNK		(1024 * 1024)	/* octets per BDAT */
 #define TURN_ROUNDS_MAX		8	/* walks for mail that came meanwhile */
 #define TURN_HELO_MAX		255
-#define TURN_AGAIN_MAX		1000	/* transactions for the 452 rest */
-#define TURN_RECORDS_MAX	128	/* messages not yet recorded while
-					   the next ones are sent */
-#define TURN_RECORD_BATCH	32	/* messages per record job */
-#define TURN_RECORD_DELAY_MS	100	/* a smaller batch waits this long */
-#define TURN_WINDOW		8	/* transactions written ahead of the
-					   one being answered */
 #define TURN_WINDOW_OCTETS	(1024 * 1024)	/* their text, at most */
-#define TURN_LOAD_BATCH		8	/* messages read per load job */
-#define TURN_LOAD_OCTETS	(1024 * 1024)	/* text read ahead, at most */
 #define TURN_MIN		(60 * 1000)
 
 const char *const turn_state_names[TURN_STATE_COUNT] = {
@@ -189,116 +170,15 @@ static const int turn_state_reads[TURN_STATE_COUNT] = {
 	[TURN_STATE_QUIT] = 1,
 };
 
-struct turn_session {
-	char		 id[TURN_SESSION_ID_MAX];
-	char		*helo;
-	struct queue	*queue;
-	struct work_pool *pool;
-	char		**domains;
-	size_t		 ndomains;
-	unsigned	 timeout_ms[TURN_STATE_COUNT];
-	void		(*done)(void *, const struct turn_result *);
-	void		*arg;
-	enum tls_mode	 tls_policy;
-	struct tls_ctx	*tls_ctx;
-	char		*tls_name;	/* SNI and the verified name, or NULL */
-	int		 dsn;		/* queue DSNs for failures */
-	char		*rcpt_domain;	/* only mail to this domain, or NULL */
-	char		*postmaster;	/* double bounces, or NULL */
-
-	struct io	*io;
-	char		 relay[IO_ADDR_MAX + 16];
-	char		 relay_host[IO_ADDR_MAX];	/* Remote-MTA */
-	enum turn_state	 state;
-	struct turn_proto_reply reply;
-	struct turn_proto_ext ext;
-	int		 ready;		/* EHLO or HELO accepted */
-
-	/* which messages: ids from the walks, in arrival order */
-	uint64_t	*qids;
-	size_t		 nqids, nextq;
-	uint64_t	*seen;		/* every id listed so far, sorted */
-	size_t		 nseen;
-	unsigned	 rounds;
-	unsigned	 again;		/* messages sent again for a 452 */
-	unsigned	 records;	/* messages not yet recorded */
-	struct turn_job	**pending;	/* waiting for the record job */
-	size_t		 npending;
-	int		 recording;	/* a record job runs */
-	struct loop_timer *record_timer;	/* a small batch goes */
-	size_t		 round_new;	/* ids the last walk found */
-	int		 listing;	/* a list job runs */
-	int		 all_handled;
-	int		 quit_sent;
-
-	/*
-	 * cur is the transaction whose replies are awaited; sent[] are the
-	 * pipelined ones written behind it (each opened with RSET), oldest
-	 * first; loaded[] are read from the store, not yet written
-	 */
-	struct turn_msg	*cur;
-	struct turn_msg	*sent[TURN_WINDOW];
-	size_t		 nsent;
-	size_t		 sent_octets;
-	struct turn_msg	*loaded[TURN_LOAD_BATCH];
-	size_t		 nloaded;
-	size_t		 loaded_octets;
-	int		 loading;	/* a load job runs */
-	int		 in_txn;
-	int		 text_done;	/* cur's text, "." or RSET is written */
-	int		 mail_replied;
-	int		 mail_ok;
-	size_t		 rcpt_sent, rcpt_replies;
-	unsigned	 accepted;
-	int		 dummy_dot;	/* 354 with no recipient: "." alone */
-	size_t		 text_off;
-	unsigned	 chunks_sent, chunks_replied;
-	int		 chunk_error, last_sent;
-
-	/* life */
-	unsigned	 jobs;		/* store jobs running, and the finish */
-	int		 stop;
-	int		 ending;
-	int		 finish_posted;
-	struct turn_result result;
-	struct timespec	 started;
-};
-
-/* One store job; run on a pool thread, done on the loop. */
-struct turn_job {
-	struct turn_session *s;
-	struct turn_proto_ext ext;	/* load */
-	struct turn_msg	*msgs[TURN_LOAD_BATCH];	/* load: out, in order */
-	size_t		 nmsgs;
-	struct turn_msg	*msg;		/* record: in */
-	struct turn_job	**batch;	/* record: one job per message */
-	size_t		 nbatch;
-	uint64_t	*ids;		/* list: out; load: in */
-	size_t		 nids, cap;
-	enum queue_status status;
-	struct queue_error err;
-	/* record: the DSN the outcomes called for */
-	enum turn_bounce_status dsn_status;
-	enum turn_dsn_kind dsn_kind;
-	uint64_t	 dsn_qid;
-	int		 dsn_double;
-	char		 dsn_why[TURN_SESSION_ERROR_MAX];
-};
-
 typedef void (*turn_reply_fn)(struct turn_session *);
 
-static void turn_session_next(struct turn_session *);
-static void turn_session_record_flush(struct turn_session *);
-static void turn_session_record_due(struct turn_session *);
-static void turn_session_quit(struct turn_session *);
 static void turn_session_end(struct turn_session *);
 static void turn_session_lost(struct turn_session *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
-static void turn_session_error(struct turn_session *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
+static void turn_session_start_msg(struct turn_session *);
 
 /* turn_enter_state - change state: log it, set timeout and reading */
-static void
+void
 turn_enter_state(struct turn_session *s, enum turn_state state)
 {
 	if (s->state != state)
@@ -315,7 +195,7 @@ turn_enter_state(struct turn_session *s, enum turn_state state)
 }
 
 /* turn_session_error - the first reason the session stopped early */
-static void
+void
 turn_session_error(struct turn_session *s, const char *fmt, ...)
 {
 	va_list ap;
@@ -375,596 +255,6 @@ turn_session_cmd(struct turn_session *s, const char *fmt, ...)
 	rc = turn_session_write(s, b.data, b.len);
 	buf_release(&b);
 	return rc;
-}
-
-/* ---- store jobs ---- */
-
-/* turn_job_new - a job for this session; counts as running */
-static struct turn_job *
-turn_job_new(struct turn_session *s)
-{
-	struct turn_job *j = xcalloc(1, sizeof(*j));
-
-	j->s = s;
-	s->jobs++;
-	return j;
-}
-
-/* turn_job_free - release a job and what it still holds */
-static void
-turn_job_free(struct turn_job *j)
-{
-	size_t i;
-
-	for (i = 0; i < j->nmsgs; i++)
-		turn_msg_free(&j->msgs[i]);
-	turn_msg_free(&j->msg);
-	free(j->ids);
-	free(j);
-}
-
-/* turn_session_maybe_finish - once nothing runs any more, post the end */
-static void turn_session_finish(void *);
-
-/* turn_session_maybe_finish - once nothing runs any more, post the end */
-static void
-turn_session_maybe_finish(struct turn_session *s)
-{
-	if (!s->ending || s->jobs > 0 || s->finish_posted)
-		return;
-	s->finish_posted = 1;
-	s->jobs++;	/* the posted finish holds the session */
-	if (loop_post(turn_session_finish, s) == -1)
-		turn_session_finish(s);
-}
-
-/* turn_list_collect - queue_walk() callback: keep the id only */
-static int
-turn_list_collect(const struct queue_msg *m, void *arg)
-{
-	struct turn_job *j = arg;
-	const char *at;
-	size_t i;
-
-	if (j->s->rcpt_domain != NULL) {
-		/* DSNs by MX: only the mail for one destination */
-		for (i = 0; i < m->nrcpt; i++)
-			if ((at = strrchr(m->rcpt[i].addr, '@')) != NULL &&
-			    strcasecmp(at + 1, j->s->rcpt_domain) == 0)
-				break;
-		if (i == m->nrcpt)
-			return 0;
-	}
-	if (j->nids == j->cap) {
-		j->cap = j->cap ? j->cap * 2 : 256;
-		j->ids = xreallocarray(j->ids, j->cap, sizeof(*j->ids));
-	}
-	j->ids[j->nids++] = m->qid;
-	return 0;
-}
-
-/* turn_u64cmp - qsort order for ids */
-static int
-turn_u64cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* turn_list_run - on the pool: every domain's deliverable message ids */
-static void
-turn_list_run(void *arg)
-{
-	struct turn_job *j = arg;
-	struct turn_session *s = j->s;
-	size_t i, n;
-
-	j->status = QUEUE_OK;
-	for (i = 0; i < s->ndomains && j->status == QUEUE_OK; i++)
-		j->status = queue_walk(s->queue, s->domains[i],
-		    QUEUE_WALK_DELIVERABLE, turn_list_collect, j, &j->err);
-	/* queue ids grow with arrival; a message in two domains once */
-	if (j->nids > 1)
-		qsort(j->ids, j->nids, sizeof(*j->ids), turn_u64cmp);
-	for (i = 0, n = 0; i < j->nids; i++)
-		if (n == 0 || j->ids[n - 1] != j->ids[i])
-			j->ids[n++] = j->ids[i];
-	j->nids = n;
-}
-
-/* turn_list_merge - keep the ids not seen before; remember them all */
-static void
-turn_list_merge(struct turn_session *s, struct turn_job *j)
-{
-	uint64_t *seen;
-	size_t i = 0, k = 0, n = 0, fresh = 0;
-
-	free(s->qids);
-	s->qids = xcalloc(j->nids > 0 ? j->nids : 1, sizeof(*s->qids));
-	seen = xcalloc(s->nseen + j->nids + 1, sizeof(*seen));
-	/* both sorted: one merge pass */
-	while (i < s->nseen || k < j->nids) {
-		if (k == j->nids || (i < s->nseen && s->seen[i] < j->ids[k]))
-			seen[n++] = s->seen[i++];
-		else if (i < s->nseen && s->seen[i] == j->ids[k]) {
-			seen[n++] = s->seen[i++];
-			k++;
-		} else {
-			s->qids[fresh++] = j->ids[k];
-			seen[n++] = j->ids[k++];
-		}
-	}
-	free(s->seen);
-	s->seen = seen;
-	s->nseen = n;
-	s->nqids = fresh;
-	s->nextq = 0;
-	s->round_new = fresh;
-}
-
-/* turn_list_done - on the loop: the ids are known */
-static void
-turn_list_done(void *arg)
-{
-	struct turn_job *j = arg;
-	struct turn_session *s = j->s;
-
-	s->jobs--;
-	s->listing = 0;
-	if (s->ending) {
-		turn_job_free(j);
-		turn_session_maybe_finish(s);
-		return;
-	}
-	if (j->status != QUEUE_OK) {
-		log_warnx("session=%s event=store-error op=list status=%s"
-		    " reason=\"%s\"", s->id, queue_status_name(j->status),
-		    j->err.text);
-		turn_session_error(s, "store error while listing the queue:"
-		    " %s", j->err.text);
-		j->nids = 0;
-	}
-	s->rounds++;
-	turn_list_merge(s, j);
-	log_debug("session=%s event=turn-list round=%u messages=%zu", s->id,
-	    s->rounds, s->nqids);
-	turn_job_free(j);
-	if (s->result.error[0] != '\0' && s->ready) {
-		turn_session_quit(s);
-		return;
-	}
-	if (s->state == TURN_STATE_LIST)
-		turn_session_next(s);
-}
-
-/* turn_session_list - walk the domains for deliverable message ids */
-static void
-turn_session_list(struct turn_session *s)
-{
-	s->listing = 1;
-	work_submit(s->pool, turn_list_run, turn_list_done, turn_job_new(s));
-}
-
-/* turn_load_run - on the pool: read messages, ready for the wire */
-static void
-turn_load_run(void *arg)
-{
-	struct turn_job *j = arg;
-	struct turn_session *s = j->s;
-	size_t octets = 0;
-
-	/* in order, until the batch or TURN_LOAD_OCTETS of text is read */
-	while (j->nmsgs < j->nids && octets < TURN_LOAD_OCTETS) {
-		j->msgs[j->nmsgs] = turn_msg_load(s->queue, j->ids[j->nmsgs],
-		    s->domains, s->ndomains, &j->ext);
-		octets += j->msgs[j->nmsgs++]->text.len;
-	}
-}
-
-static void turn_session_start_msg(struct turn_session *);
-static void turn_session_ahead(struct turn_session *);
-
-/* turn_load_take - keep one loaded message, or say why it is skipped */
-static void
-turn_load_take(struct turn_session *s, struct turn_msg *m)
-{
-	if (m->status != QUEUE_OK && m->status != QUEUE_NOTFOUND) {
-		log_warnx("session=%s event=store-error op=load id=%s status=%s"
-		    " reason=\"%s\"", s->id, m->id,
-		    queue_status_name(m->status), m->err.text);
-		s->result.store_errors++;
-	}
-	if (m->status != QUEUE_OK || m->nrcpt == 0) {
-		/* gone, held or delivered meanwhile, or unreadable */
-		log_debug("session=%s event=turn-skip id=%s", s->id, m->id);
-		turn_msg_free(&m);
-		return;
-	}
-	s->loaded[s->nloaded++] = m;
-	s->loaded_octets += m->text.len;
-}
-
-/* turn_load_done - on the loop: the messages are ready, or skipped */
-static void
-turn_load_done(void *arg)
-{
-	struct turn_job *j = arg;
-	struct turn_session *s = j->s;
-	size_t i;
-
-	s->jobs--;
-	s->loading = 0;
-	/* the ids the batch did not reach go back to the list */
-	s->nextq -= j->nids - j->nmsgs;
-	if (!s->ending)
-		for (i = 0; i < j->nmsgs; i++) {
-			turn_load_take(s, j->msgs[i]);
-			j->msgs[i] = NULL;
-		}
-	turn_job_free(j);
-	if (s->ending) {
-		turn_session_maybe_finish(s);
-		return;
-	}
-	if (s->state == TURN_STATE_LOAD)
-		turn_session_next(s);
-	else
-		turn_session_ahead(s);
-}
-
-/* turn_session_prefetch - read the next messages while these are sent */
-static void
-turn_session_prefetch(struct turn_session *s)
-{
-	struct turn_job *j;
-	size_t n;
-
-	if (s->loading || s->stop || s->ending || s->nextq >= s->nqids ||
-	    s->nloaded == TURN_LOAD_BATCH ||
-	    s->loaded_octets >= TURN_LOAD_OCTETS)
-		return;
-	n = TURN_LOAD_BATCH - s->nloaded;
-	if (n > s->nqids - s->nextq)
-		n = s->nqids - s->nextq;
-	j = turn_job_new(s);
-	j->ids = xcalloc(n, sizeof(*j->ids));
-	memcpy(j->ids, s->qids + s->nextq, n * sizeof(*j->ids));
-	j->nids = n;
-	s->nextq += n;
-	j->ext = s->ext;
-	s->loading = 1;
-	work_submit(s->pool, turn_load_run, turn_load_done, j);
-}
-
-/* turn_record_dsn - on the pool: the DSN of one kind, if one is due */
-static void
-turn_record_dsn(struct turn_job *j, enum turn_dsn_kind kind)
-{
-	struct turn_session *s = j->s;
-	const struct turn_msg *m = j->msg;
-	struct turn_bounce_rcpt *br;
-	struct turn_bounce b;
-	size_t i, n = 0;
-	int relayed = (s->ext.flags & TURN_PROTO_EXT_DSN) == 0;
-
-	br = xcalloc(m->nrcpt, sizeof(*br));
-	for (i = 0; i < m->nrcpt; i++) {
-		const struct turn_msg_rcpt *r = &m->rcpt[i];
-
-		if (!r->has_outcome)
-			continue;
-		if (kind == TURN_DSN_FAILURE && r->kind != QUEUE_OUTCOME_FAILED)
-			continue;
-		/* RFC 3461 5.2.2: a next hop without DSN gets "relayed" */
-		if (kind == TURN_DSN_SUCCESS &&
-		    (r->kind != QUEUE_OUTCOME_DELIVERED || !relayed ||
-		    (r->notify & QUEUE_NOTIFY_SUCCESS) == 0))
-			continue;
-		br[n].index = r->index;
-		br[n].action = kind == TURN_DSN_SUCCESS ? "relayed" : NULL;
-		br[n].diagnostic = r->text;
-		br[n].remote_mta = s->relay_host;
-		n++;
-	}
-	if (n > 0) {
-		memset(&b, 0, sizeof(b));
-		b.queue = s->queue;
-		b.reporting_mta = s->helo;
-		b.postmaster = s->postmaster;
-		b.qid = m->qid;
-		b.kind = kind;
-		b.rcpts = br;
-		b.nrcpt = n;
-		j->dsn_status = turn_bounce_queue(&b, j->dsn_why,
-		    sizeof(j->dsn_why));
-		j->dsn_qid = b.dsn_qid;
-		j->dsn_kind = kind;
-		j->dsn_double = b.double_bounce;
-	}
-	free(br);
-}
-
-/* turn_record_msg - on the pool: the DSNs one message calls for, first */
-static void
-turn_record_msg(struct turn_job *j)
-{
-	j->dsn_status = TURN_BOUNCE_NONE;
-	/* the DSN is queued before the failure is recorded: a crash in
-	 * between sends it twice, never not at all */
-	if (j->s->dsn && turn_msg_has_kind(j->msg, QUEUE_OUTCOME_DELIVERED))
-		turn_record_dsn(j, TURN_DSN_SUCCESS);
-	if (j->s->dsn && turn_msg_has_kind(j->msg, QUEUE_OUTCOME_FAILED)) {
-		turn_record_dsn(j, TURN_DSN_FAILURE);
-		if (j->dsn_status == TURN_BOUNCE_ERROR)
-			/* no DSN, no failure: the sender must hear of it,
-			 * so the recipients stay queued (at worst until
-			 * they expire, which reports them again) */
-			turn_msg_defer_failed(j->msg, j->dsn_why);
-	}
-}
-
-/* turn_record_run - on the pool: the batch's DSNs, then one record */
-static void
-turn_record_run(void *arg)
-{
-	struct turn_job *j = arg;
-	const struct queue_outcome *o;
-	struct queue_outcome *all = NULL;
-	size_t i, n, total = 0;
-
-	for (i = 0; i < j->nbatch; i++) {
-		turn_record_msg(j->batch[i]);
-		n = turn_msg_outcomes(j->batch[i]->msg, &o);
-		all = xreallocarray(all, total + n + 1, sizeof(*all));
-		memcpy(all + total, o, n * sizeof(*o));
-		total += n;
-	}
-	/* one transaction, one disk flush, for the whole batch */
-	j->status = queue_record(j->s->queue, all, total, &j->err);
-	free(all);
-}
-
-/* turn_session_log_msg - one line per outcome and reply, and counters */
-static void
-turn_session_log_msg(struct turn_session *s, const struct turn_msg *m)
-{
-	static const char *const events[] = {
-		[QUEUE_OUTCOME_DELIVERED] = "delivered",
-		[QUEUE_OUTCOME_DEFERRED] = "deferred",
-		[QUEUE_OUTCOME_FAILED] = "failed",
-	};
-	unsigned count[3] = { 0, 0, 0 };
-	char *logged = xcalloc(m->nrcpt + 1, 1);
-	struct buf to;
-	size_t i, k;
-
-	buf_init(&to);
-	for (i = 0; i < m->nrcpt; i++) {
-		const struct turn_msg_rcpt *r = &m->rcpt[i];
-
-		if (!r->has_outcome)
-			continue;
-		count[r->kind]++;
-		if (logged[i])
-			continue;
-		buf_reset(&to);
-		buf_printf(&to, "<%s>", r->addr);
-		for (k = i + 1; k < m->nrcpt; k++) {
-			const struct turn_msg_rcpt *o = &m->rcpt[k];
-
-			if (!o->has_outcome || logged[k] || o->kind != r->kind ||
-			    strcmp(o->text, r->text) != 0)
-				continue;
-			logged[k] = 1;
-			buf_printf(&to, ",<%s>", o->addr);
-		}
-		log_info("session=%s event=%s id=%s to=%s relay=%s size=%" PRIu64
-		    "%s reply=\"%s\"", s->id, events[r->kind], m->id,
-		    buf_str(&to), s->relay, m->size,
-		    m->downgraded ? " conversion=8bit-to-7bit" : "", r->text);
-	}
-	buf_release(&to);
-	free(logged);
-	s->result.rcpt_delivered += count[QUEUE_OUTCOME_DELIVERED];
-	s->result.rcpt_deferred += count[QUEUE_OUTCOME_DEFERRED];
-	s->result.rcpt_failed += count[QUEUE_OUTCOME_FAILED];
-	if (count[QUEUE_OUTCOME_DEFERRED] > 0)
-		s->result.messages_deferred++;
-	else if (count[QUEUE_OUTCOME_DELIVERED] > 0)
-		s->result.messages_delivered++;
-	else if (count[QUEUE_OUTCOME_FAILED] > 0)
-		s->result.messages_failed++;
-}
-
-/* turn_session_log_dsn - what became of the DSN the outcomes called for */
-static void
-turn_session_log_dsn(struct turn_session *s, const struct turn_job *j)
-{
-	char id[QUEUE_ID_LEN + 1];
-
-	switch (j->dsn_status) {
-	case TURN_BOUNCE_QUEUED:
-		queue_id_format(j->dsn_qid, id);
-		log_info("session=%s event=dsn-queued id=%s dsn=%s kind=%s"
-		    " to=<%s>%s", s->id, j->msg->id, id,
-		    turn_dsn_kind_name(j->dsn_kind), j->dsn_why,
-		    j->dsn_double ? " double_bounce=yes" : "");
-		break;
-	case TURN_BOUNCE_LOST:
-		log_warnx("session=%s event=dsn-lost id=%s reason=\"%s\"",
-		    s->id, j->msg->id, j->dsn_why);
-		break;
-	case TURN_BOUNCE_ERROR:
-		log_warnx("session=%s event=dsn-error id=%s kind=%s"
-		    " reason=\"%s\"", s->id, j->msg->id,
-		    turn_dsn_kind_name(j->dsn_kind), j->dsn_why);
-		break;
-	case TURN_BOUNCE_NONE:
-		break;
-	}
-}
-
-/*
- * turn_session_again - RFC 5321 4.5.3.1.10: a 452 for "too many
- * recipients" means the rest go in another transaction; when some got
- * through, send the message again in this session (odmr-fetch with LMTP
- * takes one recipient per transaction)
- */
-static void
-turn_session_again(struct turn_session *s, const struct turn_msg *m)
-{
-	size_t i;
-	int more = 0;
-
-	if (s->listing || s->stop || s->again >= TURN_AGAIN_MAX ||
-	    !turn_msg_has_kind(m, QUEUE_OUTCOME_DELIVERED))
-		return;
-	for (i = 0; i < m->nrcpt; i++)
-		if (m->rcpt[i].has_outcome &&
-		    m->rcpt[i].kind == QUEUE_OUTCOME_DEFERRED &&
-		    m->rcpt[i].text != NULL &&
-		    strncmp(m->rcpt[i].text, "452", 3) == 0)
-			more = 1;
-	if (!more)
-		return;
-	s->qids = xreallocarray(s->qids, s->nqids + 1, sizeof(*s->qids));
-	s->qids[s->nqids++] = m->qid;
-	s->again++;
-	log_info("session=%s event=turn-again id=%s reason=\"452 for some"
-	    " recipients\"", s->id, m->id);
-}
-
-/* turn_record_done - on the loop: a batch is recorded; the next steps */
-static void
-turn_record_done(void *arg)
-{
-	struct turn_job *j = arg, *m;
-	struct turn_session *s = j->s;
-	size_t i;
-
-	s->jobs--;
-	s->recording = 0;
-	for (i = 0; i < j->nbatch; i++) {
-		m = j->batch[i];
-		if (j->status != QUEUE_OK) {
-			/* the customer has it, the store does not know: it
-			 * is sent again (at least once, guarantee 2) */
-			log_warnx("session=%s event=store-error op=record"
-			    " id=%s status=%s reason=\"%s\"", s->id,
-			    m->msg->id, queue_status_name(j->status),
-			    j->err.text);
-			s->result.store_errors++;
-			turn_session_error(s, "store error while recording"
-			    " the outcomes of %s: %s", m->msg->id, j->err.text);
-		} else
-			turn_session_log_msg(s, m->msg);
-		turn_session_log_dsn(s, m);
-		turn_session_again(s, m->msg);
-		s->jobs--;
-		turn_job_free(m);
-		s->records--;
-	}
-	free(j->batch);
-	free(j);
-	turn_session_record_due(s);
-	if (s->ending) {
-		turn_session_maybe_finish(s);
-		return;
-	}
-	if (s->result.error[0] != '\0')
-		s->stop = 1;	/* QUIT after the message on the wire */
-	/* the next message may already be on the wire; if the session
-	 * waits for the records, it goes on now */
-	if (s->state == TURN_STATE_RECORD)
-		turn_session_next(s);
-}
-
-/* turn_session_record_flush - one record job for the waiting messages */
-static void
-turn_session_record_flush(struct turn_session *s)
-{
-	struct turn_job *j;
-
-	if (s->recording || s->npending == 0)
-		return;
-	if (s->record_timer != NULL)
-		loop_timer_del(s->record_timer);
-	j = turn_job_new(s);
-	j->batch = s->pending;
-	j->nbatch = s->npending;
-	s->pending = NULL;
-	s->npending = 0;
-	s->recording = 1;
-	work_submit(s->pool, turn_record_run, turn_record_done, j);
-}
-
-/*
- * turn_session_record_due - a record job once the batch is full or has
- * waited TURN_RECORD_DELAY_MS; at once when the session waits for the
- * records, ends or stops
- */
-static void
-turn_session_record_due(struct turn_session *s)
-{
-	if (s->recording || s->npending == 0)
-		return;
-	if (s->npending >= TURN_RECORD_BATCH || s->ending || s->stop ||
-	    s->state == TURN_STATE_RECORD || s->state == TURN_STATE_QUIT ||
-	    s->record_timer == NULL)
-		turn_session_record_flush(s);
-	else if (!loop_timer_pending(s->record_timer))
-		loop_timer_add(s->record_timer, TURN_RECORD_DELAY_MS);
-}
-
-/* turn_session_record_timer - the small batch has waited long enough */
-static void
-turn_session_record_timer(void *arg)
-{
-	turn_session_record_flush(arg);
-}
-
-/* turn_session_record - hand the message's outcomes to the store */
-static void
-turn_session_record(struct turn_session *s)
-{
-	struct turn_msg *m = s->cur;
-	struct turn_job *j;
-	size_t i, n = 0;
-
-	s->cur = NULL;
-	s->in_txn = 0;
-	for (i = 0; i < m->nrcpt; i++)
-		n += m->rcpt[i].has_outcome;
-	if (n == 0) {
-		turn_msg_free(&m);
-		if (!s->ending)
-			turn_session_next(s);
-		return;
-	}
-	/* the text has gone out: a DSN reads the stored message */
-	buf_release(&m->text);
-	j = turn_job_new(s);
-	j->msg = m;
-	s->pending = xreallocarray(s->pending, s->npending + 1,
-	    sizeof(*s->pending));
-	s->pending[s->npending++] = j;
-	s->records++;
-	/*
-	 * The outcomes are durable before the session ends, not before the
-	 * next message goes: while one batch commits (a disk flush), the
-	 * next messages are sent and their outcomes gather into the next
-	 * batch, up to TURN_RECORDS_MAX messages not yet durable
-	 */
-	if (s->ending) {
-		turn_session_record_flush(s);
-		return;
-	}
-	if (s->records < TURN_RECORDS_MAX)
-		turn_session_next(s);
-	else
-		turn_enter_state(s, TURN_STATE_RECORD);
-	turn_session_record_due(s);
 }
 
 /* ---- the end ---- */
@@ -1040,6 +330,18 @@ turn_session_finish(void *arg)
 	turn_session_free(s);
 }
 
+/* turn_session_maybe_finish - once nothing runs any more, post the end */
+void
+turn_session_maybe_finish(struct turn_session *s)
+{
+	if (!s->ending || s->jobs > 0 || s->finish_posted)
+		return;
+	s->finish_posted = 1;
+	s->jobs++;	/* the posted finish holds the session */
+	if (loop_post(turn_session_finish, s) == -1)
+		turn_session_finish(s);
+}
+
 /* turn_session_end - no more protocol; finish once the jobs are done */
 static void
 turn_session_end(struct turn_session *s)
@@ -1047,7 +349,7 @@ turn_session_end(struct turn_session *s)
 	turn_session_drop(s);
 	turn_enter_state(s, TURN_STATE_END);
 	s->ending = 1;
-	turn_session_record_flush(s);
+	turn_session_store_record_flush(s);
 	turn_session_maybe_finish(s);
 }
 
@@ -1092,7 +394,7 @@ turn_session_lost(struct turn_session *s, const char *fmt, ...)
 				turn_msg_outcome(s->cur, i,
 				    QUEUE_OUTCOME_DEFERRED, why);
 		s->ending = 1;
-		turn_session_record(s);
+		turn_session_store_record(s);
 	}
 	turn_session_end(s);
 }
@@ -1109,7 +411,7 @@ turn_session_fail(struct turn_session *s, const char *what)
 }
 
 /* turn_session_quit - the last command */
-static void
+void
 turn_session_quit(struct turn_session *s)
 {
 	turn_session_drop(s);
@@ -1117,7 +419,7 @@ turn_session_quit(struct turn_session *s)
 		s->quit_sent = 1;
 		turn_enter_state(s, TURN_STATE_QUIT);
 	}
-	turn_session_record_flush(s);
+	turn_session_store_record_flush(s);
 }
 
 /* ---- one message ---- */
@@ -1149,7 +451,7 @@ turn_session_resume(struct turn_session *s)
 }
 
 /* turn_session_next - the next message, the next walk, or QUIT */
-static void
+void
 turn_session_next(struct turn_session *s)
 {
 	if (s->ending)
@@ -1177,7 +479,7 @@ turn_session_next(struct turn_session *s)
 		return;
 	}
 	if (s->nextq < s->nqids) {
-		turn_session_prefetch(s);
+		turn_session_store_prefetch(s);
 		turn_enter_state(s, TURN_STATE_LOAD);
 		return;
 	}
@@ -1188,12 +490,12 @@ turn_session_next(struct turn_session *s)
 	if (s->records > 0) {
 		/* a 452 may put a message back on the list: wait */
 		turn_enter_state(s, TURN_STATE_RECORD);
-		turn_session_record_flush(s);
+		turn_session_store_record_flush(s);
 		return;
 	}
 	if (s->round_new > 0 && s->rounds < TURN_ROUNDS_MAX) {
 		/* mail may have come for the customer meanwhile */
-		turn_session_list(s);
+		turn_session_store_list(s);
 		turn_enter_state(s, TURN_STATE_LIST);
 		return;
 	}
@@ -1211,7 +513,7 @@ turn_session_next(struct turn_session *s)
  * With BDAT a whole message goes, up to TURN_WINDOW of them; with DATA
  * only the group up to DATA, whose 354 must be waited for, so one.
  */
-static void
+void
 turn_session_ahead(struct turn_session *s)
 {
 	struct turn_msg *m;
@@ -1254,7 +556,7 @@ turn_session_ahead(struct turn_session *s)
 		log_debug("session=%s event=turn-pipelined id=%s window=%zu",
 		    s->id, m->id, s->nsent);
 	}
-	turn_session_prefetch(s);
+	turn_session_store_prefetch(s);
 }
 
 /* turn_session_rcpt - send the next RCPT TO */
@@ -1337,7 +639,7 @@ turn_session_rset(struct turn_session *s)
 {
 	if (s->nsent > 0) {
 		/* the next one on the wire opens with its own RSET */
-		turn_session_record(s);
+		turn_session_store_record(s);
 		return;
 	}
 	if (turn_session_cmd(s, "RSET") == -1)
@@ -1367,11 +669,11 @@ turn_session_start_msg(struct turn_session *s)
 	if (m->refuse[0] != '\0') {
 		for (i = 0; i < m->nrcpt; i++)
 			turn_msg_outcome(m, i, QUEUE_OUTCOME_FAILED, m->refuse);
-		turn_session_record(s);
+		turn_session_store_record(s);
 		return;
 	}
 	s->in_txn = 1;
-	turn_session_prefetch(s);
+	turn_session_store_prefetch(s);
 	buf_init(&b);
 	(void)turn_proto_mail_cmd(&b, m->sender, m->size, m->wire_body,
 	    m->smtputf8, m->ret, m->envid, &s->ext);
@@ -1664,7 +966,7 @@ turn_reply_dot(struct turn_session *s)
 		return;
 	}
 	turn_session_final(s);
-	turn_session_record(s);
+	turn_session_store_record(s);
 }
 
 /* turn_reply_bdat - one chunk's reply (RFC 3030 section 2) */
@@ -1686,7 +988,7 @@ turn_reply_bdat(struct turn_session *s)
 	}
 	if (s->last_sent) {
 		turn_session_final(s);
-		turn_session_record(s);
+		turn_session_store_record(s);
 		return;
 	}
 	if (!(s->ext.flags & TURN_PROTO_EXT_PIPELINING))
@@ -1698,7 +1000,7 @@ turn_reply_bdat(struct turn_session *s)
 static void
 turn_reply_rset(struct turn_session *s)
 {
-	turn_session_record(s);
+	turn_session_store_record(s);
 }
 
 /* turn_reply_reset - the RSET before a pipelined transaction */
@@ -1918,7 +1220,7 @@ turn_session_start(struct io *io, const struct turn_params *p,
 	(void)strlcpy(s->relay_host, io_peer_addr(io), sizeof(s->relay_host));
 	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	turn_proto_reply_reset(&s->reply);
-	s->record_timer = loop_timer_new(turn_session_record_timer, s);
+	s->record_timer = loop_timer_new(turn_session_store_record_timer, s);
 
 	io_set_callback(io, turn_session_io, s);
 	io_set_lowat(io, 0);
@@ -1930,7 +1232,7 @@ turn_session_start(struct io *io, const struct turn_params *p,
 	/* paused then resumed: input already buffered is reported too */
 	io_pause_read(io);
 	turn_enter_state(s, TURN_STATE_GREETING);
-	turn_session_list(s);
+	turn_session_store_list(s);
 	return s;
 }
 
