@@ -1200,6 +1200,33 @@ io_tls_shutdown(struct io *io)
 	return 0;
 }
 
+/*
+ * io_tls_cn - the subject's commonName into out, or "": a name with two
+ * CNs, an embedded NUL or more than outsz - 1 octets is no identity
+ */
+static void
+io_tls_cn(X509 *peer, char *out, size_t outsz)
+{
+	X509_NAME *name = X509_get_subject_name(peer);
+	X509_NAME_ENTRY *e;
+	unsigned char *utf8 = NULL;
+	int i, len;
+
+	out[0] = '\0';
+	if (name == NULL ||
+	    (i = X509_NAME_get_index_by_NID(name, NID_commonName, -1)) < 0 ||
+	    X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0 ||
+	    (e = X509_NAME_get_entry(name, i)) == NULL)
+		return;
+	len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+	if (len > 0 && (size_t)len < outsz &&
+	    memchr(utf8, '\0', (size_t)len) == NULL) {
+		memcpy(out, utf8, (size_t)len);
+		out[len] = '\0';
+	}
+	OPENSSL_free(utf8);
+}
+
 /* io_tls_info - protocol, cipher and peer certificate, for logs */
 int
 io_tls_info(const struct io *io, struct io_tls_info *info)
@@ -1224,6 +1251,7 @@ io_tls_info(const struct io *io, struct io_tls_info *info)
 		if (X509_NAME_oneline(X509_get_subject_name(peer),
 		    info->subject, sizeof(info->subject)) == NULL)
 			info->subject[0] = '\0';
+		io_tls_cn(peer, info->cn, sizeof(info->cn));
 	} else
 		info->verify_error = "no certificate";
 	return 0;

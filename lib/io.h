@@ -98,6 +98,7 @@
 
 #define IO_INPUT_MAX		(64 * 1024)	/* default input bound, octets */
 #define IO_TLS_SUBJECT_MAX	256		/* peer subject, with NUL */
+#define IO_TLS_CN_MAX		65		/* peer subject CN, with NUL */
 #define IO_ADDR_MAX		46		/* INET6_ADDRSTRLEN */
 
 enum io_event {
@@ -123,6 +124,9 @@ struct io_tls_info {
 					   the name, for a client) */
 	const char	*verify_error;	/* why not, or "ok" */
 	char		 subject[IO_TLS_SUBJECT_MAX];	/* "" without one */
+	char		 cn[IO_TLS_CN_MAX];	/* the subject's one commonName,
+					   UTF-8; "" without exactly one, or
+					   with a NUL or a longer one */
 };
 
 struct io	*io_new(int fd, io_cb cb, void *arg);

@@ -214,6 +214,31 @@ tls_client_new(enum tls_mode mode, const char *ca_file, char **error_r)
 	return t;
 }
 
+/* tls_client_cert - present this certificate chain and key to servers */
+int
+tls_client_cert(struct tls_ctx *t, const char *cert_file,
+    const char *key_file, char **error_r)
+{
+	char *what;
+
+	if (key_file == NULL || *key_file == '\0')
+		key_file = cert_file;
+	ERR_clear_error();
+	if (SSL_CTX_use_certificate_chain_file(t->ssl, cert_file) != 1)
+		what = xasprintf("cannot load certificate %s", cert_file);
+	else if (SSL_CTX_use_PrivateKey_file(t->ssl, key_file,
+	    SSL_FILETYPE_PEM) != 1)
+		what = xasprintf("cannot load private key %s", key_file);
+	else if (SSL_CTX_check_private_key(t->ssl) != 1)
+		what = xasprintf("private key %s does not match certificate "
+		    "%s", key_file, cert_file);
+	else
+		return 0;
+	*error_r = tls_error_text(what);
+	free(what);
+	return -1;
+}
+
 /* tls_ctx_free - drop a context; connections using it keep their copy */
 void
 tls_ctx_free(struct tls_ctx **tp)

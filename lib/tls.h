@@ -18,7 +18,8 @@
  *	context keep a reference of their own. tls_server_client_ca() makes
  *	the server ask for (never require) a client certificate, checked
  *	against a CA file, so that io_tls_info() can tell whether one was
- *	verified.
+ *	verified, and io_tls_info() reports the verification result and
+ *	the subject's commonName (the caller maps it to an identity).
  *
  *	tls_client_new() makes a client context for one of the modes of
  *	enum tls_mode ("none", "may", "encrypt", "verify", as in
@@ -28,7 +29,9 @@
  *	name (RFC 6125, RFC 7817: the name given to io_starttls_client()).
  *	The other modes verify too, but only report the result through
  *	io_tls_info(). Whether TLS is used at all (none, may) is the
- *	caller's decision.
+ *	caller's decision. tls_client_cert() gives a client context a
+ *	certificate chain and its key (from the same file when key_file
+ *	is NULL) to present when a server asks for one (SASL EXTERNAL).
  *
  *	tls_error_text() returns the pending OpenSSL errors of this thread,
  *	prefixed with what, as one allocated line, and empties the queue.
@@ -55,6 +58,8 @@ int		 tls_server_client_ca(struct tls_ctx *, const char *ca_file,
 		    char **error_r);
 struct tls_ctx	*tls_client_new(enum tls_mode, const char *ca_file,
 		    char **error_r);
+int		 tls_client_cert(struct tls_ctx *, const char *cert_file,
+		    const char *key_file, char **error_r);
 void		 tls_ctx_free(struct tls_ctx **);
 int		 tls_mode_parse(const char *name, enum tls_mode *);
 char		*tls_error_text(const char *what);

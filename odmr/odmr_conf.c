@@ -15,7 +15,9 @@
  *	parsing and knows none of these names. Every default is text that
  *	goes through the same conversion as a value read from the file.
  *	Two rules span keys and are checked here: hostname falls back to
- *	gethostname(), and tls_cert_file and tls_key_file go together.
+ *	gethostname(), tls_cert_file and tls_key_file go together, and
+ *	tls_client_ca_file needs them (only a TLS server asks for a client
+ *	certificate).
  * DIAGNOSTICS
  *	On error the functions return -1 and one allocated line through
  *	error_r, naming the file and, where there is one, the line.
@@ -59,6 +61,8 @@ static const struct conf_key odmr_conf_keys[] = {
 	    0, 0 },
 	{ "tls_key_file", CONF_PATH, CONF_EMPTY_OK, "", F(tls_key_file),
 	    0, 0 },
+	{ "tls_client_ca_file", CONF_PATH, CONF_EMPTY_OK, "",
+	    F(tls_client_ca_file), 0, 0 },
 	{ "auth_require_tls", CONF_BOOL, 0, "yes", F(auth_require_tls), 0, 0 },
 	{ "max_message_size", CONF_SIZE, 0, "50M", F(max_message_size),
 	    1024, 0 },
@@ -174,6 +178,15 @@ odmr_conf_check(struct odmr_conf *conf, const char *name,
 		*error_r = xasprintf("%s: %s is set but %s is not: set both "
 		    "tls_cert_file and tls_key_file, or neither", where, set,
 		    unset);
+		free(where);
+		return -1;
+	}
+	if (conf->tls_client_ca_file[0] != '\0' && !cert) {
+		char *where = odmr_conf_where(name,
+		    odmr_conf_key_line(lines, "tls_client_ca_file"));
+
+		*error_r = xasprintf("%s: tls_client_ca_file is set but TLS is"
+		    " not: set tls_cert_file and tls_key_file too", where);
 		free(where);
 		return -1;
 	}

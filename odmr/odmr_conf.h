@@ -36,6 +36,7 @@ struct odmr_conf {
 	char		*odmrs_listen;	/* "" when unset */
 	char		*tls_cert_file;	/* "" when unset */
 	char		*tls_key_file;
+	char		*tls_client_ca_file;	/* "" = no client certificates */
 	int		 auth_require_tls;
 	uint64_t	 max_message_size;
 	uint64_t	 max_recipients;

@@ -131,7 +131,7 @@ odmr_sasl_getopt(void *context, const char *plugin, const char *option,
 	else if (strcmp(option, "pwcheck_method") == 0)
 		v = "auxprop";
 	else if (strcmp(option, "mech_list") == 0)
-		v = ODMR_SASL_MECHS;
+		v = ODMR_SASL_MECHS " " ODMR_SASL_MECH_EXTERNAL;
 	else if (strcmp(option, "log_level") == 0)
 		v = odmr_sasl_level();
 	else
@@ -856,6 +856,36 @@ odmr_sasl_exists(const char *name, char **error_r)
 		return -1;
 	if (odmr_sasl_names_find(&idx, name) >= 0)
 		rc = 1;
+	else if (odmr_sasl_admin(&conn, error_r) < 0)
+		rc = -1;
+	else
+		rc = odmr_sasl_secret(conn, name, error_r);
+	if (conn != NULL)
+		sasl_dispose(&conn);
+	odmr_sasl_names_clear(&idx);
+	return rc;
+}
+
+/*
+ * odmr_sasl_usable - 1 when name is a whole account (in the index and
+ * with a secret in sasldb), 0 when not (no such account, or one being
+ * added or deleted), -1 on error. Reads files: not on the event loop.
+ */
+int
+odmr_sasl_usable(const char *name, char **error_r)
+{
+	struct odmr_sasl_names idx;
+	sasl_conn_t *conn = NULL;
+	const char *why;
+	int rc;
+
+	*error_r = NULL;
+	if (odmr_sasl_user_valid(name, &why) < 0)
+		return 0;
+	if (odmr_sasl_index_read(&idx, error_r) < 0)
+		return -1;
+	if (odmr_sasl_names_find(&idx, name) < 0)
+		rc = 0;
 	else if (odmr_sasl_admin(&conn, error_r) < 0)
 		rc = -1;
 	else

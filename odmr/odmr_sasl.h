@@ -48,7 +48,16 @@
  *
  *	odmr_sasl_init() runs sasl_server_init() once per process with
  *	every option supplied by a callback: sasldb_path, auxprop_plugin
- *	sasldb, pwcheck_method auxprop and mech_list ODMR_SASL_MECHS.
+ *	sasldb, pwcheck_method auxprop and mech_list ODMR_SASL_MECHS plus
+ *	EXTERNAL (RFC 4422 appendix A). libsasl2 makes EXTERNAL available
+ *	on a connection only once SASL_AUTH_EXTERNAL is set on it, which
+ *	odmrd does only for a TLS client with a verified certificate;
+ *	odmr_sasl_check_mechs() checks ODMR_SASL_MECHS only.
+ *
+ *	odmr_sasl_usable() is what an identity that did not prove a
+ *	password (EXTERNAL) must pass: the name is in the index and
+ *	sasldb holds its secret, so "odmrctl user del" (which removes the
+ *	secret first) shuts it out as it shuts out its password.
  *	The configuration files of /etc/sasl2 and the plugin directory are
  *	skipped (SASL_CB_VERIFYFILE), so a site's Cyrus setup cannot
  *	change how odmrd authenticates. libsasl2's mutexes are pthread
@@ -73,6 +82,8 @@
 
 #define ODMR_SASL_REALM		"odmr"
 #define ODMR_SASL_MECHS		"SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN"
+/* built into libsasl2; offered only with SASL_AUTH_EXTERNAL set */
+#define ODMR_SASL_MECH_EXTERNAL	"EXTERNAL"
 #define ODMR_SASL_DB_FILE	"sasldb2"
 #define ODMR_SASL_INDEX_FILE	"users"
 #define ODMR_SASL_LOCK_FILE	"users.lock"
@@ -123,6 +134,7 @@ int	odmr_sasl_conn_new(const char *service, const char *server_fqdn,
 int	odmr_sasl_read_lock(void);
 void	odmr_sasl_read_unlock(int fd);
 int	odmr_sasl_exists(const char *name, char **error_r);
+int	odmr_sasl_usable(const char *name, char **error_r);
 enum odmr_sasl_status odmr_sasl_setpass(const char *name, const char *pass,
 	    size_t len, unsigned flags, char **error_r);
 enum odmr_sasl_status odmr_sasl_delete(const char *name, char **error_r);

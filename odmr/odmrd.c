@@ -170,6 +170,12 @@ odmrd_tls_load(const struct odmr_conf *c, struct tls_ctx **ctxp,
 	if ((*ctxp = tls_server_new(c->tls_cert_file, c->tls_key_file,
 	    error_r)) == NULL)
 		return -1;
+	/* SASL EXTERNAL: ask every TLS client for a certificate */
+	if (c->tls_client_ca_file[0] != '\0' && tls_server_client_ca(*ctxp,
+	    c->tls_client_ca_file, error_r) == -1) {
+		tls_ctx_free(ctxp);
+		return -1;
+	}
 	return 0;
 }
 
@@ -363,7 +369,9 @@ odmrd_reload(int signo, void *arg)
 	odmrd_tls_client_swap(d);
 	odmrd_dsn_domain(d);
 	log_set_level(m->verbose ? LOG_LEVEL_DEBUG : nc->log_level);
-	log_info("event=reloaded tls=%s", d->tls != NULL ? "yes" : "no");
+	log_info("event=reloaded tls=%s client_ca=%s", d->tls != NULL ?
+	    "yes" : "no", nc->tls_client_ca_file[0] != '\0' ?
+	    nc->tls_client_ca_file : "none");
 }
 
 /* odmrd_drain_expired - shutdown_timeout passed: cut the rest off */

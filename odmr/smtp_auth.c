@@ -19,6 +19,17 @@
  *	4954 section 6), and libsasl2 is told the same (NOPLAINTEXT), so
  *	the rule holds even if a name slips through.
  *
+ *	EXTERNAL (RFC 4422 appendix A) is announced, and libsasl2 is
+ *	given the identity (SASL_AUTH_EXTERNAL), only inside TLS and
+ *	only when the client presented a certificate that verified
+ *	against tls_client_ca_file and whose subject CN is an account
+ *	name (s->tls_external). The CN must still be an account with a
+ *	secret in sasldb (odmr_sasl_usable(), checked on the auth pool),
+ *	and the authorization identity must be empty or that same name
+ *	(libsasl2 refuses any other); else 535 5.7.8 and a failure is
+ *	counted as for a wrong password. Elsewhere EXTERNAL is an
+ *	unknown mechanism: 504 5.5.4.
+ *
  *	Each 334 challenge is one line (fetchmail reads one). A failed
  *	attempt is answered only after a delay that grows with each
  *	failure (1 s, 2 s, ...), and the SMTP_AUTH_MAX_FAILURES-th failure
@@ -84,12 +95,20 @@ smtp_auth_plain_ok(const struct smtp_session *s)
 	return s->tls || !s->d->conf->auth_require_tls;
 }
 
+/* smtp_auth_external_ok - did TLS establish an identity (EXTERNAL)? */
+static int
+smtp_auth_external_ok(const struct smtp_session *s)
+{
+	return s->tls && s->tls_external[0] != '\0';
+}
+
 /* smtp_auth_mechs - the mechanisms to announce in EHLO, into out */
 void
 smtp_auth_mechs(const struct smtp_session *s, char *out, size_t outsz)
 {
-	(void)snprintf(out, outsz, "SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5%s",
-	    smtp_auth_plain_ok(s) ? " PLAIN LOGIN" : "");
+	(void)snprintf(out, outsz, "SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5%s%s",
+	    smtp_auth_plain_ok(s) ? " PLAIN LOGIN" : "",
+	    smtp_auth_external_ok(s) ? " " ODMR_SASL_MECH_EXTERNAL : "");
 }
 
 /* smtp_auth_offered - mech is one we announce to this session */
@@ -166,6 +185,14 @@ smtp_auth_conn(struct smtp_session *s)
 		ssf = (sasl_ssf_t)s->tls_bits;
 		(void)sasl_setprop(a->conn, SASL_SSF_EXTERNAL, &ssf);
 	}
+	/* without this libsasl2 does not offer its EXTERNAL mechanism */
+	if (smtp_auth_external_ok(s) && sasl_setprop(a->conn,
+	    SASL_AUTH_EXTERNAL, s->tls_external) != SASL_OK) {
+		log_warnx("session=%s event=auth-error reason=\"cannot set"
+		    " the external identity\"", s->id);
+		smtp_auth_reset(a);
+		return -1;
+	}
 	return 0;
 }
 
@@ -176,15 +203,21 @@ smtp_auth_run(void *arg)
 	struct smtp_session *s = arg;
 	struct smtp_auth *a = s->auth;
 	const void *u = NULL;
-	int lock;
+	/* "=" is an empty response (RFC 4954 4); only EXTERNAL tells it
+	 * from none at the start, the others ask with a 334 as before */
+	const char *in = a->in != NULL ? a->in : "";
+	int empty_is_none = strcmp(a->mech, ODMR_SASL_MECH_EXTERNAL) != 0;
+	char account[ODMR_SASL_USER_MAX + 1], *err = NULL;
+	int lock, usable;
 
 	/* odmrctl user may be rewriting sasldb2: wait for it */
 	lock = odmr_sasl_read_lock();
 	if (a->first)
 		a->rc = sasl_server_start(a->conn, a->mech,
-		    a->has_in ? a->in : NULL, a->inlen, &a->out, &a->outlen);
+		    a->has_in && (a->in != NULL || !empty_is_none) ? in : NULL,
+		    a->inlen, &a->out, &a->outlen);
 	else
-		a->rc = sasl_server_step(a->conn, a->in, a->inlen, &a->out,
+		a->rc = sasl_server_step(a->conn, in, a->inlen, &a->out,
 		    &a->outlen);
 	a->first = 0;
 	if (sasl_getprop(a->conn, SASL_USERNAME, &u) == SASL_OK && u != NULL)
@@ -192,6 +225,20 @@ smtp_auth_run(void *arg)
 	if (a->rc != SASL_OK && a->rc != SASL_CONTINUE)
 		(void)strlcpy(a->error, sasl_errstring(a->rc, NULL, NULL),
 		    sizeof(a->error));
+	if (a->rc == SASL_OK &&
+	    strcmp(a->mech, ODMR_SASL_MECH_EXTERNAL) == 0) {
+		/* no password proved it: the account must be whole */
+		usable = odmr_sasl_account(a->user, account,
+		    sizeof(account)) == 0 ? odmr_sasl_usable(account, &err) :
+		    0;
+		if (usable != 1) {
+			a->rc = SASL_NOUSER;
+			(void)strlcpy(a->error, usable == 0 ? "no such account"
+			    : err != NULL ? err : "the account check failed",
+			    sizeof(a->error));
+		}
+		free(err);
+	}
 	odmr_sasl_read_unlock(lock);
 }
 

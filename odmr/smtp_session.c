@@ -618,23 +618,50 @@ smtp_session_input(struct smtp_session *s)
 	}
 }
 
+/* smtp_session_log_text - a certificate's text, safe in a quoted value */
+static void
+smtp_session_log_text(char *out, size_t outsz, const char *in)
+{
+	size_t i;
+
+	for (i = 0; in[i] != '\0' && i + 1 < outsz; i++)
+		out[i] = in[i] < 0x20 || in[i] > 0x7e || in[i] == '"' ||
+		    in[i] == '\\' ? '?' : in[i];
+	out[i] = '\0';
+}
+
 /* smtp_session_tls_ready - the handshake is done: back to the start */
 static void
 smtp_session_tls_ready(struct smtp_session *s)
 {
 	struct io_tls_info info;
+	char cn[IO_TLS_CN_MAX];
+	const char *cert = "none", *why;
 
 	s->tls = 1;
+	cn[0] = '\0';
 	if (io_tls_info(s->io, &info) == 0) {
 		(void)strlcpy(s->tls_version, info.version,
 		    sizeof(s->tls_version));
 		(void)strlcpy(s->tls_cipher, info.cipher,
 		    sizeof(s->tls_cipher));
 		s->tls_bits = info.bits;
+		smtp_session_log_text(cn, sizeof(cn), info.cn);
+		if (info.peer_cert)
+			cert = info.peer_verified ? "verified" : "unverified";
+		/* RFC 4422 A: the identity TLS established, for EXTERNAL */
+		if (info.peer_verified && odmr_sasl_user_valid(info.cn,
+		    &why) == 0)
+			(void)strlcpy(s->tls_external, info.cn,
+			    sizeof(s->tls_external));
 	}
-	log_info("session=%s event=%s version=%s cipher=%s bits=%d",
-	    s->id, s->implicit_tls ? "tls" : "starttls", s->tls_version,
-	    s->tls_cipher, s->tls_bits);
+	log_info("session=%s event=%s version=%s cipher=%s bits=%d"
+	    " client_cert=%s%s%s%s%s%s%s", s->id, s->implicit_tls ? "tls" :
+	    "starttls", s->tls_version, s->tls_cipher, s->tls_bits, cert,
+	    cn[0] != '\0' ? " cn=\"" : "", cn, cn[0] != '\0' ? "\"" : "",
+	    strcmp(cert, "unverified") == 0 ? " reason=\"" : "",
+	    strcmp(cert, "unverified") == 0 ? info.verify_error : "",
+	    strcmp(cert, "unverified") == 0 ? "\"" : "");
 	if (s->implicit_tls && s->helo == NULL &&
 	    s->state == SMTP_STATE_TLS && !s->greeted) {
 		/* odmrs_listen: the greeting comes inside TLS */

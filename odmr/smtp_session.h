@@ -124,6 +124,9 @@ struct smtp_session {
 	char		 tls_version[32];
 	char		 tls_cipher[96];
 	int		 tls_bits;
+	/* the account a verified client certificate names (SASL
+	 * EXTERNAL, smtp_auth.c); "" without one */
+	char		 tls_external[ODMR_SASL_USER_MAX + 1];
 	unsigned	 errors;	/* bad commands so far */
 	unsigned	 commands;
 	unsigned	 messages;	/* queued in this session */

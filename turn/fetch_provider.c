@@ -94,6 +94,7 @@ struct fetch_provider {
 	char		*tls_name;
 	char		*user;
 	char		*password;
+	int		 client_cert;	/* tls_ctx presents one: EXTERNAL */
 	char		*domains;
 	int		 etrn;
 	char		*helo;
@@ -455,7 +456,7 @@ fetch_provider_auth(struct fetch_provider *p)
 	}
 	fetch_sasl_free(&p->sasl);
 	p->sasl = fetch_sasl_new(p->host, p->user, p->password, p->tls_bits,
-	    &err);
+	    p->client_cert && p->tls_on, &err);
 	if (p->sasl == NULL) {
 		fetch_provider_fail(p, FETCH_EXIT_AUTH, "%s", err);
 		free(err);
@@ -561,7 +562,7 @@ fetch_provider_reply_ehlo(struct fetch_provider *p)
 			    FETCH_PROVIDER_STATE_STARTTLS);
 		return;
 	}
-	if (p->user != NULL) {
+	if (p->user != NULL || p->client_cert) {
 		fetch_provider_auth(p);
 		return;
 	}
@@ -591,6 +592,17 @@ fetch_provider_reply_starttls(struct fetch_provider *p)
 	fetch_provider_enter_state(p, FETCH_PROVIDER_STATE_HANDSHAKE);
 }
 
+/* fetch_provider_who - the account for logs: EXTERNAL names none */
+static const char *
+fetch_provider_who(const struct fetch_provider *p)
+{
+	const char *mech = fetch_sasl_mech(p->sasl);
+
+	if (mech != NULL && strcmp(mech, "EXTERNAL") == 0)
+		return "(certificate)";
+	return p->user != NULL ? p->user : "(none)";
+}
+
 /* fetch_provider_reply_auth - 334: next step; 235: in; else refused */
 static void
 fetch_provider_reply_auth(struct fetch_provider *p)
@@ -612,14 +624,14 @@ fetch_provider_reply_auth(struct fetch_provider *p)
 			return;
 		}
 		log_info("provider=%s event=auth user=%s mechanism=%s tls=%s "
-		    "result=ok", p->name, p->user, mech,
+		    "result=ok", p->name, fetch_provider_who(p), mech,
 		    p->tls_on ? "yes" : "no");
 		fetch_provider_request(p);
 		return;
 	}
 	log_info("provider=%s event=auth user=%s mechanism=%s result=failed "
-	    "reply=\"%u %s\"", p->name, p->user, mech, p->reply.code,
-	    p->reply.text);
+	    "reply=\"%u %s\"", p->name, fetch_provider_who(p), mech,
+	    p->reply.code, p->reply.text);
 	fetch_provider_fail(p, fetch_reply_class(&p->reply) == 4 ?
 	    FETCH_EXIT_SERVER : FETCH_EXIT_AUTH, "authentication failed: %u %s",
 	    p->reply.code, p->reply.text);
@@ -911,6 +923,7 @@ fetch_provider_start(const struct fetch_provider_params *prm,
 	    prm->host);
 	p->user = prm->user != NULL ? xstrdup(prm->user) : NULL;
 	p->password = prm->password != NULL ? xstrdup(prm->password) : NULL;
+	p->client_cert = prm->client_cert;
 	p->domains = prm->domains != NULL ? xstrdup(prm->domains) : NULL;
 	p->etrn = prm->etrn;
 	p->helo = xstrdup(prm->helo);
@@ -924,7 +937,8 @@ fetch_provider_start(const struct fetch_provider_params *prm,
 	p->result.exit = FETCH_EXIT_SERVER;
 	p->state = FETCH_PROVIDER_STATE_CONNECT;
 	if ((p->etrn && fetch_provider_split(p) == -1) ||
-	    (p->user != NULL && p->password == NULL) ||
+	    (p->user != NULL && p->password == NULL && !p->client_cert) ||
+	    (p->client_cert && p->tls_mode == FETCH_TLS_NONE) ||
 	    (p->tls_mode != FETCH_TLS_NONE && p->tls_ctx == NULL)) {
 		p->result.exit = FETCH_EXIT_USAGE;
 		(void)strlcpy(p->result.error, "bad parameters for the "

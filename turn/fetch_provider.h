@@ -21,6 +21,11 @@
  *	- sends "ETRN domain" for each domain of params.domains, one after
  *	  the other.
  *
+ *	With params.client_cert (the tls_ctx presents a certificate) AUTH
+ *	is always sent, EXTERNAL first when the server offers it inside
+ *	TLS (it does only when the certificate verified); the password
+ *	mechanisms are the fallback when there is a password.
+ *
  *	With STARTTLS a server that does not offer it is refused: a
  *	stripped STARTTLS must not turn into a password sent in clear. A
  *	server that does not offer AUTH (when an account is given) is
@@ -97,8 +102,11 @@ struct fetch_provider_params {
 	struct tls_ctx	*tls_ctx;	/* for STARTTLS and implicit TLS */
 	const char	*tls_name;	/* checked in the certificate; NULL:
 					   host */
-	const char	*user;		/* NULL: no AUTH (ETRN only) */
-	const char	*password;
+	const char	*user;		/* NULL: no AUTH (ETRN only), or
+					   EXTERNAL only */
+	const char	*password;	/* NULL with client_cert only */
+	int		 client_cert;	/* tls_ctx has a client certificate:
+					   AUTH EXTERNAL when offered */
 	const char	*domains;	/* "d1,d2"; NULL: ATRN for all */
 	int		 etrn;
 	const char	*helo;

@@ -11,6 +11,12 @@
  *
  *	The password is copied once into a sasl_secret_t owned by the
  *	exchange and wiped when it is freed.
+ *
+ *	EXTERNAL goes through libsasl2's built-in client mechanism too:
+ *	SASL_AUTH_EXTERNAL is set on the connection (its value is only a
+ *	local label, the server takes the identity from the certificate),
+ *	and the empty authorization identity of SASL_CB_USER makes the
+ *	initial response empty: "AUTH EXTERNAL =".
  * SEE ALSO
  *	RFC 4422, RFC 4954, RFC 7677, RFC 2195, RFC 4616, RFC 2645
  */
@@ -36,14 +42,19 @@
 /* libsasl2 declares callbacks as int (*)(void); go through void (*)(void) */
 #define FETCH_SASL_CB(fn)	((int (*)(void))(void (*)(void))(fn))
 
-/* the mechanisms we use, best first; PLAIN only inside TLS */
+/*
+ * the mechanisms we use, best first: EXTERNAL with a certificate in
+ * TLS, then with a password SCRAM, CRAM-MD5, and PLAIN only inside TLS
+ */
 static const struct {
 	const char	*name;
 	int		 needs_tls;
+	int		 external;	/* needs the certificate, no password */
 } fetch_sasl_mechs[] = {
-	{ "SCRAM-SHA-256", 0 },
-	{ "CRAM-MD5", 0 },
-	{ "PLAIN", 1 },
+	{ "EXTERNAL", 1, 1 },
+	{ "SCRAM-SHA-256", 0, 0 },
+	{ "CRAM-MD5", 0, 0 },
+	{ "PLAIN", 1, 0 },
 };
 #define FETCH_SASL_NMECHS \
 	(sizeof(fetch_sasl_mechs) / sizeof(fetch_sasl_mechs[0]))
@@ -51,7 +62,8 @@ static const struct {
 struct fetch_sasl {
 	sasl_conn_t	*conn;
 	char		*host;
-	char		*user;
+	char		*user;		/* NULL with a certificate only */
+	int		 external;	/* TLS presented our certificate */
 	sasl_secret_t	*secret;
 	size_t		 secret_size;
 	unsigned	 tls_bits;
@@ -102,7 +114,7 @@ fetch_sasl_cb_name(void *context, int id, const char **result,
 {
 	struct fetch_sasl *s = context;
 
-	if (id == SASL_CB_AUTHNAME)
+	if (id == SASL_CB_AUTHNAME && s->user != NULL)
 		*result = s->user;
 	else if (id == SASL_CB_USER)
 		*result = "";	/* no authorization id: ourselves */
@@ -157,22 +169,30 @@ fetch_sasl_done(void)
 /* fetch_sasl_new - an exchange for one account on one connection */
 struct fetch_sasl *
 fetch_sasl_new(const char *host, const char *user, const char *password,
-    unsigned tls_bits, char **error_r)
+    unsigned tls_bits, int external, char **error_r)
 {
 	struct fetch_sasl *s;
-	size_t n = strlen(password);
+	size_t n = password != NULL ? strlen(password) : 0;
 
 	if (!fetch_sasl_inited) {
 		*error_r = xstrdup("SASL is not initialised");
 		return NULL;
 	}
+	if ((user == NULL || password == NULL) && !external) {
+		*error_r = xstrdup("no account and password, and no client "
+		    "certificate inside TLS");
+		return NULL;
+	}
 	s = xcalloc(1, sizeof(*s));
 	s->host = xstrdup(host);
-	s->user = xstrdup(user);
-	s->secret_size = sizeof(sasl_secret_t) + n + 1;
-	s->secret = xcalloc(1, s->secret_size);
-	s->secret->len = n;
-	memcpy(s->secret->data, password, n);
+	s->user = user != NULL && password != NULL ? xstrdup(user) : NULL;
+	if (s->user != NULL) {
+		s->secret_size = sizeof(sasl_secret_t) + n + 1;
+		s->secret = xcalloc(1, s->secret_size);
+		s->secret->len = n;
+		memcpy(s->secret->data, password, n);
+	}
+	s->external = external && tls_bits > 0;
 	s->tls_bits = tls_bits;
 	s->cbs[0] = (sasl_callback_t){ SASL_CB_LOG,
 	    FETCH_SASL_CB(fetch_sasl_cb_log), s };
@@ -188,7 +208,7 @@ fetch_sasl_new(const char *host, const char *user, const char *password,
 
 /* fetch_sasl_conn - a fresh libsasl2 client connection */
 static int
-fetch_sasl_conn(struct fetch_sasl *s)
+fetch_sasl_conn(struct fetch_sasl *s, int external)
 {
 	sasl_security_properties_t props;
 	sasl_ssf_t ssf;
@@ -213,6 +233,12 @@ fetch_sasl_conn(struct fetch_sasl *s)
 	if (s->tls_bits > 0) {
 		ssf = (sasl_ssf_t)s->tls_bits;
 		(void)sasl_setprop(s->conn, SASL_SSF_EXTERNAL, &ssf);
+	}
+	/* libsasl2 offers its EXTERNAL client only with this set */
+	if (external && (rc = sasl_setprop(s->conn, SASL_AUTH_EXTERNAL,
+	    s->user != NULL ? s->user : "certificate")) != SASL_OK) {
+		fetch_sasl_set_error(s, "SASL_AUTH_EXTERNAL", rc);
+		return -1;
 	}
 	return 0;
 }
@@ -268,8 +294,11 @@ fetch_sasl_start(struct fetch_sasl *s, const char *offered, struct buf *out,
 		/* never PLAIN (or LOGIN) outside TLS */
 		if (fetch_sasl_mechs[i].needs_tls && s->tls_bits == 0)
 			continue;
+		if (fetch_sasl_mechs[i].external ? !s->external :
+		    s->user == NULL)
+			continue;
 		tried++;
-		if (fetch_sasl_conn(s) == -1)
+		if (fetch_sasl_conn(s, fetch_sasl_mechs[i].external) == -1)
 			return FETCH_SASL_FAIL;
 		rc = sasl_client_start(s->conn, m, NULL, &clientout, &outlen,
 		    &chosen);
@@ -288,11 +317,19 @@ fetch_sasl_start(struct fetch_sasl *s, const char *offered, struct buf *out,
 		}
 		return rc == SASL_OK ? FETCH_SASL_OK : FETCH_SASL_CONTINUE;
 	}
-	(void)snprintf(s->error, sizeof(s->error), "no acceptable SASL "
-	    "mechanism: the server offers \"%s\"; odmr-fetch uses "
-	    "SCRAM-SHA-256, CRAM-MD5, and PLAIN only inside TLS%s",
-	    offered, tried > 0 ? " (their libsasl2 plugins are missing: "
-	    "install libsasl2-modules)" : "");
+	if (s->user == NULL)
+		(void)snprintf(s->error, sizeof(s->error), "the server does "
+		    "not offer AUTH EXTERNAL (it offers \"%s\"), so it did "
+		    "not accept the client certificate, and there is no "
+		    "password to fall back on (give --user and a password)",
+		    offered);
+	else
+		(void)snprintf(s->error, sizeof(s->error), "no acceptable "
+		    "SASL mechanism: the server offers \"%s\"; odmr-fetch "
+		    "uses %sSCRAM-SHA-256, CRAM-MD5, and PLAIN only inside "
+		    "TLS%s", offered, s->external ? "EXTERNAL, " : "",
+		    tried > 0 ? " (their libsasl2 plugins are missing: "
+		    "install libsasl2-modules)" : "");
 	return FETCH_SASL_NOMECH;
 }
 

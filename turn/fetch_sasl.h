@@ -5,7 +5,8 @@
  *	#include "fetch_sasl.h"
  *
  *	fetch_sasl_init(&error);
- *	s = fetch_sasl_new(host, user, password, tls_bits, &error);
+ *	s = fetch_sasl_new(host, user, password, tls_bits, external,
+ *	    &error);
  *	st = fetch_sasl_start(s, "SCRAM-SHA-256 CRAM-MD5", &out, &has_out);
  *	st = fetch_sasl_step(s, challenge_b64, len, &out);
  *	fetch_sasl_free(&s);
@@ -17,7 +18,11 @@
  *	nothing is ever prompted for.
  *
  *	fetch_sasl_start() chooses the mechanism from the server's AUTH
- *	list, in this order: SCRAM-SHA-256 (RFC 7677), CRAM-MD5 (RFC 2195;
+ *	list, in this order: EXTERNAL (RFC 4422 appendix A) when external
+ *	is set (a client certificate was presented in the TLS handshake)
+ *	and tls_bits > 0, with an empty authorization identity, so that
+ *	the server uses the identity of the certificate; then, when user
+ *	and password are given, SCRAM-SHA-256 (RFC 7677), CRAM-MD5 (RFC 2195;
  *	RFC 2645 makes it mandatory for ODMR servers), and PLAIN (RFC
  *	4616) only when the connection is inside TLS (tls_bits > 0).
  *	LOGIN is never used. A mechanism whose client plugin is not
@@ -54,7 +59,8 @@ struct fetch_sasl;
 int	fetch_sasl_init(char **error_r);
 void	fetch_sasl_done(void);
 struct fetch_sasl *fetch_sasl_new(const char *host, const char *user,
-	    const char *password, unsigned tls_bits, char **error_r);
+	    const char *password, unsigned tls_bits, int external,
+	    char **error_r);
 enum fetch_sasl_status fetch_sasl_start(struct fetch_sasl *,
 	    const char *offered, struct buf *out, int *has_out);
 enum fetch_sasl_status fetch_sasl_step(struct fetch_sasl *,

@@ -4,6 +4,7 @@
  *	ETRN) and hand it to the local MTA
  * SYNOPSIS
  *	odmr-fetch --server HOST[:PORT] --user USER [--password-file F]
+ *	    [--cert FILE [--key FILE]]
  *	    [--domains D1,D2] [--deliver-to HOST:PORT | --lmtp PATH]
  *	    [--tls starttls|implicit|none] [--ca-file F] [--insecure]
  *	    [--tls-name NAME] [--etrn] [--daemon INTERVAL]
@@ -82,6 +83,8 @@ struct odmr_fetch {
 	char		*lmtp;
 	enum fetch_tls	 tls;
 	char		*ca_file;
+	char		*cert_file;	/* --cert: SASL EXTERNAL */
+	char		*key_file;
 	int		 insecure;
 	char		*tls_name;
 	int		 etrn;
@@ -111,6 +114,8 @@ static const struct option odmr_fetch_options[] = {
 	{ "lmtp", required_argument, NULL, 'L' },
 	{ "tls", required_argument, NULL, 'T' },
 	{ "ca-file", required_argument, NULL, 'C' },
+	{ "cert", required_argument, NULL, 'c' },
+	{ "key", required_argument, NULL, 'K' },
 	{ "insecure", no_argument, NULL, 'k' },
 	{ "tls-name", required_argument, NULL, 'N' },
 	{ "etrn", no_argument, NULL, 'E' },
@@ -133,6 +138,7 @@ odmr_fetch_usage(const char *why, int help)
 		fprintf(fp, "odmr-fetch: %s\n", why);
 	fprintf(fp, "usage: odmr-fetch --server HOST[:PORT] --user USER "
 	    "[--password-file F]\n"
+	    "\t[--cert FILE [--key FILE]] (--cert may replace --user)\n"
 	    "\t[--domains D1,D2] [--deliver-to HOST:PORT | --lmtp PATH]\n"
 	    "\t[--tls starttls|implicit|none] [--ca-file F] [--insecure] "
 	    "[--tls-name NAME]\n"
@@ -370,6 +376,12 @@ odmr_fetch_parse(struct odmr_fetch *m, int argc, char **argv)
 		case 'C':
 			m->ca_file = optarg;
 			break;
+		case 'c':
+			m->cert_file = optarg;
+			break;
+		case 'K':
+			m->key_file = optarg;
+			break;
 		case 'k':
 			m->insecure = 1;
 			break;
@@ -416,8 +428,13 @@ odmr_fetch_parse(struct odmr_fetch *m, int argc, char **argv)
 		m->server_port = FETCH_PORT_DEFAULT;
 	if (m->etrn && domains == NULL)
 		odmr_fetch_usage("--etrn needs --domains", 0);
-	if (!m->etrn && m->user == NULL)
-		odmr_fetch_usage("--user is required (ATRN needs AUTH)", 0);
+	if (!m->etrn && m->user == NULL && m->cert_file == NULL)
+		odmr_fetch_usage("--user or --cert is required (ATRN needs "
+		    "AUTH)", 0);
+	if (m->key_file != NULL && m->cert_file == NULL)
+		odmr_fetch_usage("--key needs --cert", 0);
+	if (m->cert_file != NULL && m->tls == FETCH_TLS_NONE)
+		odmr_fetch_usage("--cert needs TLS: not with --tls none", 0);
 	if (m->etrn && (deliver != NULL || m->lmtp != NULL))
 		odmr_fetch_usage("--etrn makes the provider deliver to the "
 		    "domain's route: --deliver-to and --lmtp do not apply", 0);
@@ -439,8 +456,9 @@ odmr_fetch_parse(struct odmr_fetch *m, int argc, char **argv)
 	if (domains != NULL)
 		m->domains = odmr_fetch_domains(domains, m->etrn);
 	if (m->user != NULL) {
+		/* with --cert the password is only the fallback */
 		m->password = odmr_fetch_password(pwfile);
-		if (m->password == NULL)
+		if (m->password == NULL && m->cert_file == NULL)
 			odmr_fetch_die("no password: give --password-file or "
 			    "set ODMR_PASSWORD");
 	}
@@ -509,6 +527,7 @@ odmr_fetch_poll(void *arg)
 	pp.provider.tls_name = m->tls_name;
 	pp.provider.user = m->user;
 	pp.provider.password = m->password;
+	pp.provider.client_cert = m->cert_file != NULL;
 	pp.provider.domains = m->domains;
 	pp.provider.etrn = m->etrn;
 	pp.provider.timeout_ms = (unsigned)m->timeout * 1000;
@@ -577,8 +596,12 @@ main(int argc, char **argv)
 		    TLS_MODE_VERIFY, m.ca_file, &err);
 		if (m.tls_ctx == NULL)
 			odmr_fetch_die("TLS: %s", err);
+		if (m.cert_file != NULL && tls_client_cert(m.tls_ctx,
+		    m.cert_file, m.key_file, &err) == -1)
+			odmr_fetch_die("--cert: %s", err);
 	}
-	if (m.user != NULL && fetch_sasl_init(&err) == -1)
+	if ((m.user != NULL || m.cert_file != NULL) &&
+	    fetch_sasl_init(&err) == -1)
 		odmr_fetch_die("%s", err);
 	if (loop_init(&err) == -1)
 		odmr_fetch_die("%s", err);

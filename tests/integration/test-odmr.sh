@@ -23,7 +23,11 @@
 #	hanging up in DATA and in BDAT; 8BITMIME downgraded to valid 7-bit
 #	MIME; SMTPUTF8 mail failed for a customer without SMTPUTF8; SIZE;
 #	HELO when EHLO is refused; STARTTLS + AUTH PLAIN; odmrs_listen
-#	(implicit TLS); SCRAM-SHA-256; kill -9 of odmrd in the middle of a
+#	(implicit TLS); SCRAM-SHA-256; SASL EXTERNAL with TLS client
+#	certificates from a test CA (tls_client_ca_file loaded by SIGHUP:
+#	STARTTLS, odmrs_listen and the MX port; no certificate, an
+#	untrusted one, a CN of no account and another authzid refused;
+#	odmr-fetch --cert without a password); kill -9 of odmrd in the middle of a
 #	2,000-message pickup by odmr-fetch into smtp-sink (postfix): after a
 #	restart and a second pickup every message has arrived, a few twice
 #	(outcomes are recorded in batches), none lost. At the end every customer queue is
@@ -852,6 +856,228 @@ PY
 		not_ok "kill -9 mid-pickup: k.example still holds $_kq messages"
 	fi
 	rm -rf "$KS"
+fi
+
+# ---- SASL EXTERNAL with a TLS client certificate (RFC 4422 A) -----------
+# a test CA issues xena's certificate (CN = the account) and one for an
+# account that does not exist; a second CA that odmrd does not trust
+# issues another "xena"; tls_client_ca_file comes in with SIGHUP
+ext_setup() {
+	_d=$T/ext
+	mkdir -p "$_d" || return 1
+	for _ca in ca evilca; do
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=ODMR test $_ca" \
+		    -keyout "$_d/$_ca.key" -out "$_d/$_ca.pem" >/dev/null 2>&1 || return 1
+	done
+	for _c in xena:xena:ca nouser:nosuchaccount:ca evil:xena:evilca; do
+		_n=${_c%%:*} _rest=${_c#*:}
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=${_rest%%:*}" \
+		    -keyout "$_d/$_n.key" -out "$_d/$_n.csr" >/dev/null 2>&1 &&
+		openssl x509 -req -in "$_d/$_n.csr" -CA "$_d/${_rest#*:}.pem" \
+		    -CAkey "$_d/${_rest#*:}.key" -CAcreateserial -days 2 \
+		    -out "$_d/$_n.pem" >/dev/null 2>&1 || return 1
+	done
+	printf 'xena-pw\n' | octl user add xena >>"$T/setup.out" 2>&1 &&
+	octl domain add x.example --owner xena >>"$T/setup.out" 2>&1
+}
+cat >"$T/ext.py" <<'PY'
+"""SASL EXTERNAL cases: python3 ext.py PHASE; prints TAP-ish lines."""
+import os, socket, ssl, sys
+
+T = os.environ["T"]
+D = T + "/ext"
+
+
+def ok(cond, desc, detail=""):
+    print(("ok - " if cond else "not ok - ") + desc +
+          ("" if cond or not detail else ": " + str(detail).replace("\n", "|")[:600]), flush=True)
+
+
+class Session:
+    """One client: STARTTLS (or implicit TLS) with an optional certificate."""
+
+    def __init__(self, port, cert=None, implicit=False):
+        ctx = ssl.create_default_context(cafile=T + "/cert.pem")
+        ctx.check_hostname = False
+        if cert:
+            ctx.load_cert_chain(D + "/" + cert + ".pem", D + "/" + cert + ".key")
+        s = socket.create_connection(("127.0.0.1", port), timeout=20)
+        if implicit:
+            s = ctx.wrap_socket(s)
+            self.f = s.makefile("rb")
+            self.s = s
+            self.greeting = self.reply()
+        else:
+            self.s, self.f = s, s.makefile("rb")
+            self.greeting = self.reply()
+            self.cmd("EHLO ext.test")
+            self.starttls = self.cmd("STARTTLS")
+            s = ctx.wrap_socket(s)
+            self.s, self.f = s, s.makefile("rb")
+
+    def reply(self):
+        lines = []
+        while True:
+            l = self.f.readline().decode(errors="replace").rstrip("\r\n")
+            if not l:
+                return (0, lines)
+            lines.append(l)
+            if len(l) < 4 or l[3] != "-":
+                return (int(l[:3]), lines)
+
+    def cmd(self, line):
+        self.s.sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    def ehlo_mechs(self):
+        code, lines = self.cmd("EHLO ext.test")
+        for l in lines:
+            if l[4:].upper().startswith("AUTH "):
+                return code, l[9:].split()
+        return code, []
+
+    def close(self):
+        try:
+            self.cmd("QUIT")
+        except OSError:
+            pass
+        self.s.close()
+
+
+def case(name, port, cert, steps, implicit=False):
+    """steps: (command, expected codes); "EHLO" checks the AUTH list."""
+    try:
+        c = Session(port, cert, implicit)
+    except (OSError, ssl.SSLError) as e:
+        ok(False, name + ": TLS session", repr(e))
+        return
+    for cmd, want in steps:
+        if cmd == "EHLO":
+            code, mechs = c.ehlo_mechs()
+            ok(code == 250 and ("EXTERNAL" in mechs) == want,
+               "%s: EHLO %s EXTERNAL" % (name, "lists" if want else "does not list"), mechs)
+        else:
+            code, lines = c.cmd(cmd)
+            ok(code in want, "%s: %s -> %s" % (name, cmd or "(empty line)", "/".join(map(str, want))), lines)
+    c.close()
+
+
+P = int(os.environ["ODMR_PORT"])
+PS = int(os.environ["ODMRS_PORT"])
+M = int(os.environ["SMTP_PORT"])
+if sys.argv[1] == "before":
+    case("before tls_client_ca_file, xena's certificate", P, "xena",
+         [("EHLO", False), ("AUTH EXTERNAL =", (504,))])
+    sys.exit(0)
+case("xena's certificate", P, "xena",
+     [("EHLO", True), ("AUTH EXTERNAL =", (235,)), ("ATRN x.example", (250, 453)),])
+case("xena's certificate, EXTERNAL with a 334 round", P, "xena",
+     [("EHLO", True), ("AUTH EXTERNAL", (334,)), ("", (235,))])
+case("xena's certificate, authzid xena", P, "xena",
+     [("EHLO", True), ("AUTH EXTERNAL eGVuYQ==", (235,))])
+case("no certificate", P, None,
+     [("EHLO", False), ("AUTH EXTERNAL =", (504,)), ("ATRN x.example", (530,))])
+case("untrusted CA's certificate", P, "evil",
+     [("EHLO", False), ("AUTH EXTERNAL =", (504,))])
+case("CN of no account", P, "nouser",
+     [("EHLO", True), ("AUTH EXTERNAL =", (535,)), ("ATRN x.example", (530,))])
+case("xena's certificate, authzid alice", P, "xena",
+     [("EHLO", True), ("AUTH EXTERNAL YWxpY2U=", (535,)), ("ATRN example.org", (530,))])
+case("odmrs_listen (implicit TLS), xena's certificate", PS, "xena",
+     [("EHLO", True), ("AUTH EXTERNAL =", (235,)), ("ATRN x.example", (250, 453))], implicit=True)
+case("MX port, xena's certificate", M, "xena",
+     [("EHLO", True), ("AUTH EXTERNAL =", (235,))])
+PY
+if ext_setup; then
+	ok "EXTERNAL: a test CA, certificates for xena, for no account and from an untrusted CA"
+	python3 "$T/ext.py" before >"$T/ext-before.out" 2>&1
+	tap_feed "$T/ext-before.out"
+	odmrd_conf tls_client_ca_file "$T/ext/ca.pem"
+	_from=$(($(wc -l <"$T/odmrd.log") + 1))
+	kill -HUP "$odmrd_pid"
+	_i=0
+	while [ $_i -lt 100 ] && ! tail -n +"$_from" "$T/odmrd.log" |
+	    grep -q "event=reloaded .*client_ca=$T/ext/ca.pem"; do
+		sleep 0.1; _i=$((_i + 1))
+	done
+	if tail -n +"$_from" "$T/odmrd.log" | grep -q "event=reloaded .*client_ca=$T/ext/ca.pem"; then
+		ok "EXTERNAL: SIGHUP loads tls_client_ca_file"
+	else
+		not_ok "EXTERNAL: SIGHUP loads tls_client_ca_file: $(tail -n +"$_from" "$T/odmrd.log" | grep reload | tr '\n' '|')"
+	fi
+	python3 "$T/ext.py" after >"$T/ext.out" 2>&1
+	tap_feed "$T/ext.out"
+	grep -q '^Traceback' "$T/ext.out" &&
+	    not_ok "EXTERNAL: the python cases ran to the end: $(tail -n 4 "$T/ext.out" | tr '\n' '|')"
+	_log=$(tail -n +"$_from" "$T/odmrd.log")
+	if echo "$_log" | grep -q 'event=starttls .*client_cert=verified cn="xena"' &&
+	    echo "$_log" | grep -q 'event=tls .*client_cert=verified cn="xena"' &&
+	    echo "$_log" | grep -q 'event=starttls .*client_cert=none'; then
+		ok "EXTERNAL: odmrd logs verified certificates with their CN, and sessions without one"
+	else
+		not_ok "EXTERNAL: the TLS log lines: $(echo "$_log" | grep 'client_cert=' | head -n 4 | tr '\n' '|')"
+	fi
+	if echo "$_log" | grep -q 'event=starttls .*client_cert=unverified cn="xena" reason="'; then
+		ok "EXTERNAL: odmrd logs that the untrusted CA's certificate did not verify"
+	else
+		not_ok "EXTERNAL: no client_cert=unverified line: $(echo "$_log" | grep 'client_cert=' | tr '\n' '|')"
+	fi
+	if echo "$_log" | grep -q 'event=auth user=xena mech=EXTERNAL' &&
+	    echo "$_log" | grep -q 'event=auth-failed .*mech=EXTERNAL .*reason="no such account"'; then
+		ok "EXTERNAL: successes and failures are logged as event=auth / event=auth-failed"
+	else
+		not_ok "EXTERNAL: auth log lines: $(echo "$_log" | grep 'event=auth' | head -n 4 | tr '\n' '|')"
+	fi
+	# odmr-fetch with a certificate and no password, end to end
+	if ! command -v smtp-sink >/dev/null 2>&1; then
+		not_ok "EXTERNAL: odmr-fetch: smtp-sink is missing (apt-get install postfix)"
+	elif [ ! -x "$FETCH" ]; then
+		not_ok "EXTERNAL: odmr-fetch: $FETCH is not built"
+	else
+		printf 'Subject: ext-%s\r\n\r\nfetched with a certificate\r\n' "$$" >"$T/ext-msg.txt"
+		XS=$(mktemp -d "${TMPDIR:-/tmp}/odmr-xsink.XXXXXX")
+		chmod 777 "$XS"
+		XSINK_PORT=$(free_port)
+		_u=""; [ "$(id -u)" -eq 0 ] && _u="-u nobody"
+		# shellcheck disable=SC2086
+		smtp-sink $_u -d "$XS/%M." "127.0.0.1:$XSINK_PORT" 10 >"$T/xsink.log" 2>&1 &
+		xsink_pid=$!
+		sleep 0.5
+		if swaks --server "127.0.0.1:$SMTP_PORT" --to u@x.example --from a@x.test \
+		    --data "$T/ext-msg.txt" >"$T/ext-swaks.out" 2>&1; then
+			env -u ODMR_PASSWORD "$FETCH" --server "127.0.0.1:$ODMR_PORT" \
+			    --cert "$T/ext/xena.pem" --key "$T/ext/xena.key" \
+			    --ca-file "$T/cert.pem" --tls-name mx.odmr.test \
+			    --domains x.example --deliver-to "127.0.0.1:$XSINK_PORT" \
+			    --hostname fetch.x.example >"$T/xfetch.log" 2>&1
+			_frc=$?
+			sleep 0.3
+			if [ "$_frc" -eq 0 ] && grep -rqs "^Subject: ext-$$" "$XS"; then
+				ok "EXTERNAL: odmr-fetch --cert --key, no password: the queued message arrives (exit 0)"
+			else
+				not_ok "EXTERNAL: odmr-fetch --cert: exit $_frc: $(tail -n 3 "$T/xfetch.log" | tr '\n' '|')"
+			fi
+			check "EXTERNAL: odmr-fetch logs mechanism=EXTERNAL" \
+			    grep -q 'event=auth user=(certificate) mechanism=EXTERNAL tls=yes result=ok' "$T/xfetch.log"
+			env -u ODMR_PASSWORD "$FETCH" --server "127.0.0.1:$ODMR_PORT" \
+			    --cert "$T/ext/evil.pem" --key "$T/ext/evil.key" \
+			    --ca-file "$T/cert.pem" --tls-name mx.odmr.test \
+			    --domains x.example --deliver-to "127.0.0.1:$XSINK_PORT" \
+			    >"$T/xfetch-evil.log" 2>&1
+			_frc=$?
+			if [ "$_frc" -eq 2 ] && grep -q 'does not offer AUTH EXTERNAL' "$T/xfetch-evil.log"; then
+				ok "EXTERNAL: odmr-fetch with an untrusted certificate and no password: exit 2, says why"
+			else
+				not_ok "EXTERNAL: odmr-fetch, untrusted certificate: exit $_frc: $(tail -n 2 "$T/xfetch-evil.log" | tr '\n' '|')"
+			fi
+		else
+			not_ok "EXTERNAL: queueing for x.example: $(tail -n 3 "$T/ext-swaks.out" | tr '\n' '|')"
+		fi
+		kill "$xsink_pid" 2>/dev/null; wait "$xsink_pid" 2>/dev/null
+		rm -rf "$XS"
+	fi
+else
+	not_ok "EXTERNAL: test certificates and account: $(tail -n 3 "$T/setup.out" | tr '\n' '|')"
 fi
 
 if octl check >"$T/check.out" 2>&1; then ok "odmrctl check is clean"

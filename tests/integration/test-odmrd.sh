@@ -63,6 +63,34 @@ if [ $rc -ne 0 ] && echo "$out" | grep -q "bad.conf:$bad_line"; then
 else
 	not_ok "odmrd -t on a bad file: exit $rc, '$out'"
 fi
+# tls_client_ca_file: loaded by -t, and meaningless without TLS
+cp "$T/odmrd.conf" "$T/ca.conf"
+printf 'tls_client_ca_file = %s\n' "$T/cert.pem" >>"$T/ca.conf"
+out=$("$ODMRD" -f "$T/ca.conf" -t 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && echo "$out" | grep -q "is valid"; then
+	ok "odmrd -t accepts tls_client_ca_file"
+else
+	not_ok "odmrd -t with tls_client_ca_file: exit $rc, '$out'"
+fi
+cp "$T/odmrd.conf" "$T/ca.conf"
+printf 'tls_client_ca_file = %s\n' "$T/no-such-ca.pem" >>"$T/ca.conf"
+out=$("$ODMRD" -f "$T/ca.conf" -t 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && echo "$out" | grep -q "cannot load CA file $T/no-such-ca.pem"; then
+	ok "odmrd -t refuses a tls_client_ca_file it cannot load"
+else
+	not_ok "odmrd -t with a missing tls_client_ca_file: exit $rc, '$out'"
+fi
+grep -v '^tls_\(cert\|key\)_file' "$T/odmrd.conf" >"$T/ca.conf"
+printf 'tls_client_ca_file = %s\n' "$T/cert.pem" >>"$T/ca.conf"
+out=$("$ODMRD" -f "$T/ca.conf" -t 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && echo "$out" | grep -q "tls_client_ca_file is set but TLS is not"; then
+	ok "odmrd -t refuses tls_client_ca_file without tls_cert_file and tls_key_file"
+else
+	not_ok "odmrd -t with tls_client_ca_file and no TLS: exit $rc, '$out'"
+fi
 out=$("$ODMRD" -x 2>&1)
 rc=$?
 if [ $rc -ne 0 ] && echo "$out" | grep -q usage; then
