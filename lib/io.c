@@ -15,6 +15,16 @@
  *	one user event per loop turn, so the callback may always free the
  *	io.
  *
+ *	Output on a plaintext socket is written by the io itself: io_write()
+ *	queues it and activates the io's flush event, which runs once the
+ *	current callback has returned, so a command group queued in pieces
+ *	still leaves in one write(2), and writes it at once. Only what the
+ *	socket does not take turns the bufferevent's EV_WRITE on, until it
+ *	has drained. libevent would instead arm EPOLLOUT for every burst,
+ *	wait for the next loop turn and disarm it: two epoll_ctl(2) and an
+ *	epoll_wait(2) per reply or message, and a turn of latency. Under
+ *	TLS the OpenSSL filter writes, as before.
+ *
  *	Input is bounded by the bufferevent read high-water mark: libevent
  *	reads no more once io_input_max octets are buffered, and
  *	io_getline() clamps its line limit below that so that a line can
@@ -115,6 +125,8 @@ struct io {
 
 	struct event		*deferred;
 	unsigned		 pending;	/* 1 << enum io_event */
+	struct event		*flush;		/* io_flush_fire() */
+	int			 direct;	/* plaintext: we write, not libevent */
 
 	char			 peer[IO_ADDR_MAX];
 	unsigned		 peer_port;
@@ -131,6 +143,7 @@ struct io {
 };
 
 static void	io_deferred_fire(evutil_socket_t, short, void *);
+static void	io_flush_fire(evutil_socket_t, short, void *);
 static void	io_connect_next(struct io *);
 
 /* io_set_error - replace the error text */
@@ -206,7 +219,8 @@ io_alloc(io_cb cb, void *arg)
 	io->input_max = IO_INPUT_MAX;
 	buf_init(&io->line);
 	io->deferred = event_new(base, -1, 0, io_deferred_fire, io);
-	if (io->deferred == NULL)
+	io->flush = event_new(base, -1, 0, io_flush_fire, io);
+	if (io->deferred == NULL || io->flush == NULL)
 		fatalx("io: out of memory for an event");
 	return io;
 }
@@ -270,6 +284,10 @@ io_bev_write(struct bufferevent *bev, void *arg)
 	struct io *io = arg;
 
 	(void)bev;
+	/* drained after a short write: back to writing ourselves */
+	if (io->direct &&
+	    evbuffer_get_length(bufferevent_get_output(io->bev)) == 0)
+		bufferevent_disable(io->bev, EV_WRITE);
 	/*
 	 * libevent also calls this when an idle socket first turns
 	 * writable, and a deferred call may arrive after new output was
@@ -416,7 +434,10 @@ io_attach(struct io *io, int fd)
 	bufferevent_setcb(io->bev, io_bev_read, io_bev_write, io_bev_event,
 	    io);
 	io_apply_settings(io);
-	bufferevent_enable(io->bev, io->paused ? EV_WRITE : EV_READ | EV_WRITE);
+	/* plaintext output is ours to write (io_flush_fire) */
+	io->direct = 1;
+	if (!io->paused)
+		bufferevent_enable(io->bev, EV_READ);
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0 ||
 	    io_addr_text((struct sockaddr *)&ss, io->peer, sizeof(io->peer),
 	    &io->peer_port) != 0)
@@ -674,6 +695,7 @@ io_free(struct io **iop)
 	if (io->cfd >= 0)
 		close(io->cfd);
 	event_free(io->deferred);
+	event_free(io->flush);
 	if (io->under_cb != NULL)
 		evbuffer_remove_cb_entry(bufferevent_get_output(io->under),
 		    io->under_cb);
@@ -768,6 +790,62 @@ io_set_line_records(struct io *io, int on)
 	io->line_records = on;
 }
 
+/* io_out_begin - before queueing: keep libevent from arming EPOLLOUT */
+static void
+io_out_begin(struct io *io)
+{
+	/* EV_WRITE left on by a short write whose output has drained */
+	if (io->direct &&
+	    (bufferevent_get_enabled(io->bev) & EV_WRITE) != 0 &&
+	    evbuffer_get_length(bufferevent_get_output(io->bev)) == 0)
+		bufferevent_disable(io->bev, EV_WRITE);
+}
+
+/* io_out_end - after queueing: write it once this callback returns */
+static void
+io_out_end(struct io *io)
+{
+	if (io->direct &&
+	    (bufferevent_get_enabled(io->bev) & EV_WRITE) == 0)
+		event_active(io->flush, EV_WRITE, 1);
+}
+
+/* io_flush_fire - write the queued plaintext; libevent takes the rest */
+static void
+io_flush_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct io *io = arg;
+	struct evbuffer *out;
+	int n, err;
+
+	(void)fd;
+	(void)what;
+	if (!io->direct || io->bev == NULL ||
+	    (bufferevent_get_enabled(io->bev) & EV_WRITE) != 0)
+		return;
+	out = bufferevent_get_output(io->bev);
+	if (evbuffer_get_length(out) == 0)
+		return;
+	/* a bufferevent keeps the start of its output frozen (only it
+	 * drains it) and thaws it around its own writes, as here */
+	(void)evbuffer_unfreeze(out, 1);
+	n = evbuffer_write(out, bufferevent_getfd(io->bev));
+	err = errno;
+	(void)evbuffer_freeze(out, 1);
+	if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+		/* as libevent would report it */
+		errno = err;
+		io_bev_event(io->bev, BEV_EVENT_WRITING | BEV_EVENT_ERROR, io);
+		return;
+	}
+	if (evbuffer_get_length(out) > 0) {
+		/* the socket is full: libevent writes the rest when it can */
+		bufferevent_enable(io->bev, EV_WRITE);
+		return;
+	}
+	io_bev_write(io->bev, io);	/* IO_LOWAT, if due */
+}
+
 /* io_write - queue output */
 int
 io_write(struct io *io, const void *data, size_t len)
@@ -778,11 +856,13 @@ io_write(struct io *io, const void *data, size_t len)
 	}
 	if (io->line_records && io->tls == IO_TLS_ON)
 		return io_write_lines(io, data, len);
+	io_out_begin(io);
 	if (bufferevent_write(io->bev, data, len) != 0) {
 		io_set_error(io, "write: cannot queue output");
 		return -1;
 	}
 	io->wrote = 1;
+	io_out_end(io);
 	return 0;
 }
 
@@ -804,12 +884,14 @@ io_vprintf(struct io *io, const char *fmt, va_list ap)
 		buf_release(&b);
 		return rc;
 	}
+	io_out_begin(io);
 	if (evbuffer_add_vprintf(bufferevent_get_output(io->bev), fmt,
 	    ap) < 0) {
 		io_set_error(io, "write: cannot queue output");
 		return -1;
 	}
 	io->wrote = 1;
+	io_out_end(io);
 	return 0;
 }
 
@@ -1122,6 +1204,12 @@ io_starttls(struct io *io, struct tls_ctx *ctx, int server,
 		return -1;
 	}
 	bufferevent_set_timeouts(io->bev, NULL, NULL);
+	if (io->direct) {
+		/* the socket layer below the filter is libevent's to write;
+		 * a plaintext reply still queued goes first */
+		io->direct = 0;
+		bufferevent_enable(io->bev, EV_WRITE);
+	}
 	filter = bufferevent_openssl_filter_new(loop_event_base(), io->bev,
 	    ssl, server ? BUFFEREVENT_SSL_ACCEPTING :
 	    BUFFEREVENT_SSL_CONNECTING,
