@@ -544,6 +544,7 @@ fetch_relay_cmd_mail(struct fetch_relay *r, const char *args)
 		return FETCH_RELAY_DONE;
 	}
 	(void)strlcpy(r->sender, path, sizeof(r->sender));
+	r->dot_sent = 0;
 	if (fetch_relay_forward(r, FETCH_RELAY_VERB_MAIL, buf_str(&line)) !=
 	    NULL)
 		r->txn_open = 1;
@@ -634,7 +635,12 @@ fetch_relay_cmd_data(struct fetch_relay *r, const char *args)
 	return FETCH_RELAY_DONE;
 }
 
-/* fetch_relay_cmd_rset - RSET: relayed when a transaction is open there */
+/*
+ * fetch_relay_cmd_rset - RSET: relayed when a transaction may be open
+ * there. After a "." it is not, whatever the reply to the "." will be
+ * (RFC 5321 4.1.1.4): the RSET odmrd puts in front of each pipelined
+ * transaction is then answered here, one command less for the local MTA
+ */
 static int
 fetch_relay_cmd_rset(struct fetch_relay *r, const char *args)
 {
@@ -649,7 +655,8 @@ fetch_relay_cmd_rset(struct fetch_relay *r, const char *args)
 	if (fetch_relay_bdat_abandoned(r, "RSET"))
 		return FETCH_RELAY_DONE;
 	fetch_relay_txn_reset(r);
-	if (!open && (r->local == NULL || fetch_local_owed(r->local) == 0)) {
+	if (!open && (r->local == NULL || r->dot_sent ||
+	    fetch_local_owed(r->local) == 0)) {
 		fetch_relay_own(r, "250 2.0.0 Ok");
 		return FETCH_RELAY_DONE;
 	}
@@ -771,6 +778,7 @@ fetch_relay_text_end(struct fetch_relay *r)
 	if (r->local != NULL)
 		fetch_local_expect(r->local, 1);
 	r->txn_open = 0;
+	r->dot_sent = 1;
 	fetch_relay_enter_state(r, FETCH_RELAY_STATE_COMMAND);
 }
 

@@ -343,6 +343,7 @@ fetch_relay_chunk_end(struct fetch_relay *r)
 			/* SMTP: one reply; LMTP: one recipient, so one */
 			fetch_local_expect(r->local, 1);
 		}
+		r->dot_sent = 1;
 		break;
 	}
 	if (r->chunk_last) {

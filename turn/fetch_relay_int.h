@@ -107,6 +107,9 @@ struct fetch_relay {
 	int		 greeted;
 	char		 helo[FETCH_NAME_MAX + 1];
 	int		 txn_open;	/* MAIL relayed, text not yet ended */
+	int		 dot_sent;	/* the last local transaction ended
+					   with "." (RFC 5321 4.1.1.4 clears
+					   its state, whatever the reply) */
 	unsigned	 rcpt_pending;	/* RCPTs relayed, not yet answered */
 	unsigned	 accepted;	/* this transaction's accepted RCPTs */
 	unsigned	 nrcpt;
