@@ -59,6 +59,19 @@ require_built() {
 	done
 }
 
+# tap_feed FILE - FILE's "ok - " and "not ok - " lines become cases, the
+# others comments (a helper written in another language reports so)
+tap_feed() {
+	while IFS= read -r _tf; do
+		case $_tf in
+		"ok - "*) ok "${_tf#ok - }" ;;
+		"not ok - "*) not_ok "${_tf#not ok - }" ;;
+		"#"*) echo "$_tf" ;;
+		*) echo "# $_tf" ;;
+		esac
+	done <"$1"
+}
+
 # tap_done - print the plan and exit with the right status
 tap_done() {
 	echo "1..$tap_n"

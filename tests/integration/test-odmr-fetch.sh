@@ -474,19 +474,8 @@ bdat_provider() {
 bdat_done() {
 	wait "$bdat_pid"
 	_rc=$?
-	tap_lines "$T/bdat.out"
+	tap_feed "$T/bdat.out"
 	[ $_rc -eq 0 ] || not_ok "bdat.py failed (exit $_rc)"
-}
-
-# tap_lines FILE - turn FILE's "ok - "/"not ok - " lines into cases
-tap_lines() {
-	while IFS= read -r _tf; do
-		case $_tf in
-		"ok - "*) ok "${_tf#ok - }" ;;
-		"not ok - "*) not_ok "${_tf#not ok - }" ;;
-		*) echo "# $_tf" ;;
-		esac
-	done <"$1"
 }
 
 # fake AUTH-LINE - start the scripted provider on $FAKE_PORT, its log $T/fake.log
@@ -509,7 +498,7 @@ unfake() {
 fx() {
 	python3 "$T/fx.py" "$@" >"$T/fx.out" 2>&1
 	_rc=$?
-	tap_lines "$T/fx.out"
+	tap_feed "$T/fx.out"
 	[ $_rc -eq 0 ] || not_ok "fx.py $1 failed (exit $_rc)"
 	return $_rc
 }
@@ -689,7 +678,7 @@ bdat_done
 check "BDAT provider to smtp-sink: the malformed size is logged" grep -q 'error=.*BDAT without a valid size' "$T/bdatfake.err"
 stop_sink
 python3 "$T/bdat.py" check "BDAT provider to smtp-sink" sink "$T/sinkbp" >"$T/bdatc.out" 2>&1 || not_ok "bdat.py check failed"
-tap_lines "$T/bdatc.out"
+tap_feed "$T/bdatc.out"
 # RSET after a first chunk: smtp-sink has begun taking the text as DATA,
 # and only hanging up keeps the half message from being delivered
 start_sink "$T/sinkab"
@@ -744,7 +733,7 @@ if postfix_setup "$PF" "$PFPORT" &&
 	check "BDAT provider to Postfix: chunks relayed as BDAT, the first grown by our Received:" sh -c "grep -q 'event=relay-chunk size=[0-9]* last=no as=bdat' '$T/bdatpf.err' && ! grep -q 'local-send line=\"DATA\"' '$T/bdatpf.err' && ! grep -q 'local-send line=\"BDAT 10300000' '$T/bdatpf.err'"
 	sleep 1	# cleanup files the last message into the hold queue
 	python3 "$T/bdat.py" check "BDAT provider to Postfix" postfix "$PF/conf" >"$T/bdatc.out" 2>&1 || not_ok "bdat.py check failed"
-	tap_lines "$T/bdatc.out"
+	tap_feed "$T/bdatc.out"
 else
 	not_ok "private Postfix starts: $(tr '\n' '|' <"$PF/start.log")"
 fi

@@ -50,17 +50,6 @@ odmrd_conf bounce_relay "127.0.0.1:$BOUNCE_PORT"
 CUSTOMER="$top_srcdir/tests/tools/odmr-customer.py"
 export T SMTP_PORT ODMR_PORT ODMRS_PORT ODMRCTL CUSTOMER
 
-# tap_feed FILE - turn the "ok - "/"not ok - " lines of FILE into cases
-tap_feed() {
-	while IFS= read -r _tf; do
-		case $_tf in
-		"ok - "*) ok "${_tf#ok - }" ;;
-		"not ok - "*) not_ok "${_tf#not ok - }" ;;
-		*) echo "$_tf" ;;
-		esac
-	done <"$1"
-}
-
 # ---- accounts and domains ------------------------------------------------
 setup_ok=1
 for u in alice:secret bob:bob-pw carol:secret dave:secret erin:secret frank:secret gina:secret; do

@@ -39,17 +39,6 @@ store_check() {
 	else not_ok "$1: $(head -n 4 "$T/check.out" | tr '\n' '|')"; fi
 }
 
-# tap_feed FILE - turn the "ok - "/"not ok - " lines of FILE into cases
-tap_feed() {
-	while IFS= read -r _tf; do
-		case $_tf in
-		"ok - "*) ok "${_tf#ok - }" ;;
-		"not ok - "*) not_ok "${_tf#not ok - }" ;;
-		*) echo "$_tf" ;;
-		esac
-	done <"$1"
-}
-
 octl domain add example.org --owner demo >"$T/add.out" 2>&1 || {
 	not_ok "octl domain add example.org: $(cat "$T/add.out")"
 	tap_done

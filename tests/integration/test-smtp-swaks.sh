@@ -166,8 +166,8 @@ store_check() {
 	else not_ok "$1: $(head -n 4 "$T/check.out" | tr '\n' '|')"; fi
 }
 
-# tap_feed FILE - turn the "ok - "/"not ok - " lines of FILE into cases
-tap_feed() {
+# tap_feed_ids FILE - tap_feed, and each "id ID" line appends to $ids
+tap_feed_ids() {
 	while IFS= read -r _tf; do
 		case $_tf in
 		"ok - "*) ok "${_tf#ok - }" ;;
@@ -182,7 +182,7 @@ tap_feed() {
 # (m is the message object, r its recipients)
 jcheck() {
 	python3 "$T/odt.py" check "$1" "$2" "$3" >"$T/jcheck.out" 2>&1
-	tap_feed "$T/jcheck.out"
+	tap_feed_ids "$T/jcheck.out"
 }
 
 # swaks_send NAME ARGS... - swaks to odmrd; transcript in $T/NAME.out, rc in $rc
@@ -253,7 +253,7 @@ tap.ok(c.cmd("HELP")[0] in (211, 214), "HELP gets 214")
 tap.ok(c.cmd("QUIT")[0] == 221, "QUIT gets 221")
 PY
 python3 "$T/ehlo.py" "$T" >"$T/ehlo.out" 2>&1
-tap_feed "$T/ehlo.out"
+tap_feed_ids "$T/ehlo.out"
 
 # ---- swaks: plain --------------------------------------------------------
 swaks_send plain --from alice@x.test --to u1@example.org \
@@ -566,7 +566,7 @@ if qid2:
     stored_ok(qid2, b"Subject: second\r\n\r\nbody 2\r\n", "pipelined second message")
 PY
 python3 "$T/raw.py" "$T" >"$T/raw.out" 2>&1
-tap_feed "$T/raw.out"
+tap_feed_ids "$T/raw.out"
 
 # ---- the log agrees with the store ---------------------------------------
 nids=0; missing=""

@@ -27,17 +27,6 @@ require_cmd python3 python3
 odmrd_setup
 export SMTP_PORT T ODMRCTL
 
-# tap_feed FILE - turn the "ok - "/"not ok - " lines of FILE into cases
-tap_feed() {
-	while IFS= read -r _tf; do
-		case $_tf in
-		"ok - "*) ok "${_tf#ok - }" ;;
-		"not ok - "*) not_ok "${_tf#not ok - }" ;;
-		*) echo "$_tf" ;;
-		esac
-	done <"$1"
-}
-
 # sclient NAME INPUT ARGS... - openssl s_client -starttls smtp to odmrd; output in $T/NAME.out
 sclient() {
 	_n=$1 _in=$2; shift 2
