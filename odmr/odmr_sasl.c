@@ -836,26 +836,23 @@ odmr_sasl_end(int lockfd, sasl_conn_t **conn, struct odmr_sasl_names *idx)
 }
 
 /*
- * odmr_sasl_exists - 1 when name is an account (in the index, or with
- * a secret in sasldb), 0 when not, -1 on error
+ * odmr_sasl_probe - whether name is an account: listed in the index
+ * decides alone unless "both" asks for the secret in sasldb as well;
+ * unlisted, the secret decides unless "both" (then it is not). -1 on
+ * error
  */
-int
-odmr_sasl_exists(const char *name, char **error_r)
+static int
+odmr_sasl_probe(const char *name, int both, char **error_r)
 {
 	struct odmr_sasl_names idx;
 	sasl_conn_t *conn = NULL;
-	const char *why;
-	int rc;
+	int rc, listed;
 
-	*error_r = NULL;
-	if (odmr_sasl_user_valid(name, &why) < 0) {
-		*error_r = xasprintf("bad user name '%s': %s", name, why);
-		return -1;
-	}
 	if (odmr_sasl_index_read(&idx, error_r) < 0)
 		return -1;
-	if (odmr_sasl_names_find(&idx, name) >= 0)
-		rc = 1;
+	listed = odmr_sasl_names_find(&idx, name) >= 0;
+	if (listed != both)
+		rc = listed;
 	else if (odmr_sasl_admin(&conn, error_r) < 0)
 		rc = -1;
 	else
@@ -867,6 +864,23 @@ odmr_sasl_exists(const char *name, char **error_r)
 }
 
 /*
+ * odmr_sasl_exists - 1 when name is an account (in the index, or with
+ * a secret in sasldb), 0 when not, -1 on error
+ */
+int
+odmr_sasl_exists(const char *name, char **error_r)
+{
+	const char *why;
+
+	*error_r = NULL;
+	if (odmr_sasl_user_valid(name, &why) < 0) {
+		*error_r = xasprintf("bad user name '%s': %s", name, why);
+		return -1;
+	}
+	return odmr_sasl_probe(name, 0, error_r);
+}
+
+/*
  * odmr_sasl_usable - 1 when name is a whole account (in the index and
  * with a secret in sasldb), 0 when not (no such account, or one being
  * added or deleted), -1 on error. Reads files: not on the event loop.
@@ -874,26 +888,12 @@ odmr_sasl_exists(const char *name, char **error_r)
 int
 odmr_sasl_usable(const char *name, char **error_r)
 {
-	struct odmr_sasl_names idx;
-	sasl_conn_t *conn = NULL;
 	const char *why;
-	int rc;
 
 	*error_r = NULL;
 	if (odmr_sasl_user_valid(name, &why) < 0)
 		return 0;
-	if (odmr_sasl_index_read(&idx, error_r) < 0)
-		return -1;
-	if (odmr_sasl_names_find(&idx, name) < 0)
-		rc = 0;
-	else if (odmr_sasl_admin(&conn, error_r) < 0)
-		rc = -1;
-	else
-		rc = odmr_sasl_secret(conn, name, error_r);
-	if (conn != NULL)
-		sasl_dispose(&conn);
-	odmr_sasl_names_clear(&idx);
-	return rc;
+	return odmr_sasl_probe(name, 1, error_r);
 }
 
 /* odmr_sasl_store - sasl_setpass() under umask 077, then read it back */
