@@ -149,13 +149,7 @@ PY
 fm() {
 	python3 "$T/fm.py" "$@" >"$T/fm.out" 2>&1
 	_rc=$?
-	while IFS= read -r _tf; do
-		case $_tf in
-		"ok - "*) ok "${_tf#ok - }" ;;
-		"not ok - "*) not_ok "${_tf#not ok - }" ;;
-		*) echo "# $_tf" ;;
-		esac
-	done <"$T/fm.out"
+	tap_feed "$T/fm.out"
 	return $_rc
 }
 
