@@ -166,32 +166,15 @@ smtp_port=$(free_port)
 odmr_port=$(free_port)
 O=$W/odmrd
 
+# odmrd_start - a fresh store whose domain routes to the sink; odmrd up
 odmrd_start() {
-	rm -rf "$O"
-	mkdir -p "$O/state"
-	chmod 700 "$O/state"
-	cat > "$O/odmrd.conf" <<EOF
-hostname = bench.odmrd.test
-state_dir = $O/state
-smtp_listen = 127.0.0.1:$smtp_port
-odmr_listen = 127.0.0.1:$odmr_port
-log_level = info
-max_connections_per_ip = 200
-bounce_relay = 127.0.0.1:$(free_port)
-EOF
+	odmrd_conf
 	if ! ctl domain add "$domain" --owner bench --etrn any \
 	    --route "127.0.0.1:$sink_port" --tls none > "$O/ctl.log" 2>&1; then
 		echo "etrn.sh: odmrctl domain add failed: $(tail -3 "$O/ctl.log")" >&2
 		exit 3
 	fi
-	: > "$O/odmrd.log"
-	"$ODMRD" -f "$O/odmrd.conf" -d > "$O/odmrd.log" 2>&1 &
-	odmrd_pid=$!
-	if ! wait_listen "$smtp_port" "$odmrd_pid"; then
-		echo "etrn.sh: odmrd does not listen: $(tail -5 "$O/odmrd.log")" >&2
-		odmrd_pid=""
-		exit 3
-	fi
+	odmrd_run
 }
 
 # leg_odmrd PERF - fill, flush, check; sets leg_out to

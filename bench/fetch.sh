@@ -101,39 +101,10 @@ chmod 700 "$W/fmhome"
 
 odmrd_pid=""
 sink_pid=""
+pf_running=0	# bench/lib.sh's stop_all asks; no Postfix here
 
-# stop_all - stop what this script started
-stop_all() {
-	for _p in $odmrd_pid $sink_pid; do
-		kill -TERM "$_p" 2> /dev/null
-		wait "$_p" 2> /dev/null
-	done
-	odmrd_pid=""
-	sink_pid=""
-}
-
-cleanup() {
-	stop_all
-	if [ "$keep" -eq 1 ]; then
-		echo "fetch.sh: state kept in $W" >&2
-	else
-		rm -rf "$W"
-	fi
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT	# bench/lib.sh: stop_all, then remove $W
 trap 'exit 3' INT TERM
-
-# wait_listen PORT PID - wait up to 20 s for PORT to listen (PID alive)
-wait_listen() {
-	_i=0
-	while [ "$_i" -lt 200 ]; do
-		ss -Hltn "sport = :$1" | grep -q . && return 0
-		kill -0 "$2" 2> /dev/null || return 1
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 1
-}
 
 smtp_port=$(free_port)
 odmr_port=$(free_port)
