@@ -15,6 +15,10 @@
 #	odmrd_kill9		SIGKILL, no questions asked
 #	odmrd_log		the path of odmrd's log ($T/odmrd.log)
 #	free_port		a TCP port nobody listens on
+#	wait_port PORT		until 127.0.0.1:PORT listens (10 s)
+#	start_sink DIR [OPTS]	smtp-sink -d DIR as nobody on $SINK_PORT
+#	stop_sink		stop it
+#	odmrd_wait_unclaimed D	until no delivery holds domain D (10 s)
 #
 # ODMRD_WRAPPER, when set, prefixes the odmrd command (valgrind, strace).
 
@@ -145,4 +149,45 @@ odmrd_kill9() {
 	kill -9 "$odmrd_pid" 2>/dev/null
 	wait "$odmrd_pid" 2>/dev/null
 	odmrd_pid=""
+}
+
+# wait_port PORT - until something listens on 127.0.0.1:PORT (10 s)
+wait_port() {
+	_i=0
+	until python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null; do
+		_i=$((_i + 1))
+		[ $_i -lt 100 ] || return 1
+		sleep 0.1
+	done
+}
+
+# start_sink DIR [OPTIONS...] - smtp-sink -d DIR (as nobody) on a new
+# $SINK_PORT, its pid in $sink_pid, its log appended to $T/sink.log
+start_sink() {
+	_d=$1; shift
+	mkdir -p "$_d" && chown nobody "$_d"
+	SINK_PORT=$(free_port)
+	smtp-sink -u nobody "$@" -d "$_d/%M." "127.0.0.1:$SINK_PORT" 100 >>"$T/sink.log" 2>&1 &
+	sink_pid=$!
+	wait_port "$SINK_PORT" || diag "smtp-sink does not listen on $SINK_PORT"
+}
+
+# stop_sink - stop the smtp-sink start_sink started
+stop_sink() {
+	[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null
+	wait "$sink_pid" 2>/dev/null
+	sink_pid=""
+}
+
+# odmrd_wait_unclaimed D - until no delivery holds domain D (odmrd gives
+# claims back asynchronously), 10 s at most
+odmrd_wait_unclaimed() {
+	_i=0
+	while [ $_i -lt 100 ]; do
+		octl --json queue | python3 -c 'import json, sys
+sys.exit(any(d["domain"] == sys.argv[1] and d["flush"] for d in json.load(sys.stdin)["domains"]))' "$1" && return 0
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	return 1
 }

@@ -512,33 +512,6 @@ queue_msg() {
 	fi
 }
 
-# wait_port PORT - until something listens on 127.0.0.1:PORT (10 s)
-wait_port() {
-	_i=0
-	until python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null; do
-		_i=$((_i + 1))
-		[ $_i -lt 100 ] || return 1
-		sleep 0.1
-	done
-}
-
-# start_sink DIR [OPTIONS...] - smtp-sink -d DIR on a new $SINK_PORT
-start_sink() {
-	_d=$1; shift
-	mkdir -p "$_d" && chown nobody "$_d"
-	SINK_PORT=$(free_port)
-	smtp-sink -u nobody "$@" -d "$_d/%M." "127.0.0.1:$SINK_PORT" 100 >>"$T/sink.log" 2>&1 &
-	sink_pid=$!
-	wait_port "$SINK_PORT" || diag "smtp-sink does not listen on $SINK_PORT"
-}
-
-# stop_sink - stop smtp-sink
-stop_sink() {
-	[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null
-	wait "$sink_pid" 2>/dev/null
-	sink_pid=""
-}
-
 # fetch NAME ARGS... - odmr-fetch under timeout 60; status in $rc, stderr in $T/NAME.err
 fetch() {
 	_n=$1; shift
@@ -551,18 +524,6 @@ fetch() {
 fetch_is() {
 	if [ "$rc" -eq "$1" ]; then ok "$2 (exit $rc)"
 	else not_ok "$2: exit $rc, want $1: $(grep -v 'debug\]' "$T/$_n.err" | tail -n 6 | tr '\n' '|')"; fi
-}
-
-# wait_free D - until no delivery holds domain D (claims are given back asynchronously)
-wait_free() {
-	_i=0
-	while [ $_i -lt 100 ]; do
-		octl --json queue | python3 -c 'import json, sys
-sys.exit(any(d["domain"] == sys.argv[1] and d["flush"] for d in json.load(sys.stdin)["domains"]))' "$1" && return 0
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 1
 }
 
 TLS="--ca-file $T/cert.pem --tls-name mx.odmr.test"
@@ -581,7 +542,7 @@ start_sink "$T/sink0"
 fetch nomail $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$SINK_PORT"
 fetch_is 1 "no mail waiting: ATRN 453"
 check "no mail: odmr-fetch logged the 453" grep -q 'event=atrn domains=example.org reply="453' "$T/nomail.err"
-wait_free example.org
+odmrd_wait_unclaimed example.org
 stop_sink
 
 # ---- the local MTA down: nothing is asked for ----------------------------------
@@ -645,7 +606,7 @@ check "SCRAM-SHA-256 inside TLS (odmr-fetch's log)" grep -q 'event=auth user=ali
 check "SCRAM-SHA-256 (odmrd's log)" grep -q 'event=auth user=alice mech=SCRAM-SHA-256' "$(odmrd_log)"
 check "the certificate was verified" grep -q 'event=provider-tls .*verified=yes' "$T/sink.err"
 check "the pickup line counts 6 messages" grep -q 'event=poll .*exit=0 result=delivered messages=6 ' "$T/sink.err"
-wait_free example.org
+odmrd_wait_unclaimed example.org
 stop_sink
 fx sink "smtp-sink" "$T/sink1" $sink_ids
 fx empty example.org
@@ -664,7 +625,7 @@ fetch_is 0 "BDAT to smtp-sink (no CHUNKING): mail delivered"
 check "BDAT to smtp-sink: the provider sent BDAT LAST, never DATA" sh -c "grep -q 'event=relay-command line=\"BDAT [0-9]* LAST\"' '$T/bdat.err' && ! grep -q 'event=relay-command line=\"DATA\"' '$T/bdat.err'"
 check "BDAT to smtp-sink: the 2.5 MiB message came as chunks of 1 MiB, each answered 250" sh -c "[ \$(grep -c 'event=relay-chunk size=1048576 last=no as=data' '$T/bdat.err') -eq 2 ] && [ \$(grep -c 'relay-reply reply=\"250 2.0.0 1048576 octets received\"' '$T/bdat.err') -eq 2 ]"
 check "BDAT to smtp-sink: relayed as DATA text, no BDAT to it" sh -c "grep -q 'local-send line=\"DATA\"' '$T/bdat.err' && ! grep -q 'local-send line=\"BDAT' '$T/bdat.err' && [ \$(grep -c 'event=relayed .* as=bdat-to-data reply=\"250' '$T/bdat.err') -eq 4 ]"
-wait_free example.org
+odmrd_wait_unclaimed example.org
 stop_sink
 fx sink "BDAT to smtp-sink" "$T/sinkb" $bd_ids
 fx empty example.org
@@ -717,7 +678,7 @@ if postfix_setup "$PF" "$PFPORT" &&
 	check "Postfix: the 4xx recipient was refused for now and logged" grep -q 'event=rcpt-refused to=<later@example.org> reply="450' "$T/postfix.err"
 	check "odmrd failed reject@example.org with Postfix's 554" grep -q 'event=failed .*to=<reject@example.org>.*554' "$(odmrd_log)"
 	check "Postfix: BDAT relayed as BDAT (the 2.5 MiB message in 1 MiB chunks), never DATA" sh -c "grep -q 'event=relay-command line=\"BDAT 1048576\"' '$T/postfix.err' && grep -q 'local-send line=\"BDAT 1048576\"' '$T/postfix.err' && grep -q 'local-send line=\"BDAT [0-9]* LAST\"' '$T/postfix.err' && ! grep -q 'local-send line=\"DATA\"' '$T/postfix.err' && [ \$(grep -c 'event=relayed .* as=bdat reply=\"250' '$T/postfix.err') -eq 8 ]"
-	wait_free example.org
+	odmrd_wait_unclaimed example.org
 	sleep 1	# cleanup files the last message into the hold queue
 	DROP=reject@example.org,later@example.org fx postfix "Postfix" "$PF/conf" $pf_ids $later_id
 	fx dsn "$PF/conf" "$dsn_id"
@@ -746,8 +707,8 @@ tls_ids="$ids $net_ids"
 start_sink "$T/sink3" -p
 fetch implicit --server "127.0.0.1:$ODMRS_PORT" --user alice --password-file "$T/pw" --tls implicit $TLS --domains example.org,example.net --deliver-to "127.0.0.1:$SINK_PORT"
 fetch_is 0 "implicit TLS (odmrs_listen), example.org and example.net, to a local MTA without PIPELINING (smtp-sink -p)"
-wait_free example.org
-wait_free example.net
+odmrd_wait_unclaimed example.org
+odmrd_wait_unclaimed example.net
 stop_sink
 fx sink "implicit TLS" "$T/sink3" $tls_ids
 fx empty example.org example.net
@@ -759,7 +720,7 @@ seven_id=${ids# }
 start_sink "$T/sink8" -8
 fetch seven $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$SINK_PORT"
 fetch_is 0 "a local MTA without 8BITMIME (smtp-sink -8)"
-wait_free example.org
+odmrd_wait_unclaimed example.org
 stop_sink
 if python3 - "$T/sink8" "$T/stored/$seven_id.json" <<'PY'
 import json, os, sys
@@ -787,7 +748,7 @@ fetch lmtp1 $ODMR $TLS --domains example.org --lmtp "$T/lmtp.sock"
 fetch_is 0 "LMTP: first pickup"
 check "LMTP: the second recipient got 452 4.5.3" grep -q 'event=relay-reply reply="452 4.5.3 Too many recipients"' "$T/lmtp1.err"
 check "LMTP: smtp-sink saw LHLO" grep -q 'X-Client-Proto: LMTP' -r "$T/lmtp"
-wait_free example.org
+odmrd_wait_unclaimed example.org
 # RFC 5321 4.5.3.1.10: odmrd sends the 452'd rest in another
 # transaction of the same session (turn_session_again)
 fx empty example.org
@@ -813,13 +774,13 @@ start_sink "$T/sink4" -M 2
 fetch gone $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$SINK_PORT"
 fetch_is 4 "the local MTA vanished mid-session: exit 4"
 check "the provider was told 421" grep -q 'relay-reply reply="421 4.4.0' "$T/gone.err"
-wait_free example.org
+odmrd_wait_unclaimed example.org
 stop_sink
 fx lost "local MTA gone" "$T/sink4" example.org $gone_ids
 start_sink "$T/sink5"
 fetch gone2 $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$SINK_PORT"
 fetch_is 0 "the next pickup delivers the rest"
-wait_free example.org
+odmrd_wait_unclaimed example.org
 stop_sink
 fx empty example.org
 
@@ -840,7 +801,7 @@ if [ "$drc" -eq 0 ] && grep -q 'event=poll .*result=delivered messages=1 bytes=[
 else
 	not_ok "--daemon: exit $drc: $(grep 'event=poll\|signal' "$T/daemon.err" | tail -n 4 | tr '\n' '|')"
 fi
-wait_free example.org
+odmrd_wait_unclaimed example.org
 stop_sink
 fx empty example.org
 
@@ -859,7 +820,7 @@ fetch etrn --server "127.0.0.1:$SMTP_PORT" --tls none --etrn --domains etrn.exam
 fetch_is 0 "ETRN etrn.example on the MX port: 250 or 253"
 _i=0
 while [ "$(ls "$T/sink7" 2>/dev/null | wc -l)" -lt 2 ] && [ $_i -lt 150 ]; do sleep 0.1; _i=$((_i + 1)); done
-wait_free etrn.example
+odmrd_wait_unclaimed etrn.example
 check "ETRN: the route got both messages" sh -c "[ \$(ls '$T/sink7' | wc -l) -eq 2 ]"
 fx empty etrn.example
 fetch etrn2 --server "127.0.0.1:$SMTP_PORT" $TLS --etrn --domains etrn.example
@@ -872,7 +833,7 @@ fetch etrn4 $ODMR $TLS --etrn --domains etrn.example
 fetch_is 0 "ETRN after AUTH on the ODMR port"
 _i=0
 while [ "$(ls "$T/sink7" 2>/dev/null | wc -l)" -lt 3 ] && [ $_i -lt 150 ]; do sleep 0.1; _i=$((_i + 1)); done
-wait_free etrn.example
+odmrd_wait_unclaimed etrn.example
 stop_sink
 check "ETRN after AUTH: the route got the message" sh -c "[ \$(ls '$T/sink7' | wc -l) -eq 3 ]"
 

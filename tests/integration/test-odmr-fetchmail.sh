@@ -162,26 +162,6 @@ queue_msg() {
 	fi
 }
 
-# start_sink DIR - smtp-sink dumping into DIR on a new $SINK_PORT
-start_sink() {
-	mkdir -p "$1" && chown nobody "$1"
-	SINK_PORT=$(free_port)
-	smtp-sink -u nobody -d "$1/%M." "127.0.0.1:$SINK_PORT" 100 >"$T/sink.log" 2>&1 &
-	sink_pid=$!
-	_i=0
-	until python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$SINK_PORT" 2>/dev/null; do
-		_i=$((_i + 1))
-		[ $_i -lt 100 ] || break
-		sleep 0.1
-	done
-}
-
-stop_sink() {
-	kill "$sink_pid" 2>/dev/null
-	wait "$sink_pid" 2>/dev/null
-	sink_pid=""
-}
-
 # run_fetchmail NAME - fetchmail -v -N -d0 -f $FMHOME/NAME.rc, transcript in $T/NAME.fm
 run_fetchmail() {
 	chmod 600 "$FMHOME/$1.rc"
@@ -196,18 +176,6 @@ fm_ok() {
 	else
 		not_ok "$2: fetchmail exit $fm_rc: $(grep -v '^fetchmail: ODMR[<>] ' "$T/$1.fm" | tail -n 8 | tr '\n' '|')"
 	fi
-}
-
-# wait_free D - until no delivery holds domain D (odmrd gives claims back asynchronously)
-wait_free() {
-	_i=0
-	while [ $_i -lt 100 ]; do
-		octl --json queue | python3 -c 'import json, sys
-sys.exit(any(d["domain"] == sys.argv[1] and d["flush"] for d in json.load(sys.stdin)["domains"]))' "$1" && return 0
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 1
 }
 
 # ---- 1. plain ODMR to smtp-sink ------------------------------------------
@@ -231,7 +199,7 @@ run_fetchmail plain
 fm_ok plain "ODMR to smtp-sink"
 check "fetchmail sent 'ATRN example.org' and got 250" \
     grep -q 'ODMR< 250 OK now reversing the connection' "$T/plain.fm"
-wait_free example.org
+odmrd_wait_unclaimed example.org
 stop_sink
 fm sink "fetchmail+smtp-sink" "$T/sink1" $sink_ids
 fm empty example.org
@@ -260,7 +228,7 @@ poll 127.0.0.1 service $ODMR_PORT protocol ODMR
 EOF
 	run_fetchmail postfix
 	fm_ok postfix "ODMR to Postfix"
-	wait_free example.org
+	odmrd_wait_unclaimed example.org
 	sleep 1	# cleanup files the last message into the hold queue
 	fm postfix "fetchmail+Postfix" "$PF/conf" $pf_ids
 	check "Postfix logged a hold for each message" \
@@ -327,8 +295,8 @@ check "fetchmail checked the certificate (no verification error in its transcrip
     sh -c "! grep -Eqi 'certificate verification|verify error|not trusted' '$T/tls.fm'"
 check "fetchmail sent 'ATRN example.org,example.net' inside TLS and got 250" \
     grep -q 'ODMR< 250 OK now reversing the connection' "$T/tls.fm"
-wait_free example.org
-wait_free example.net
+odmrd_wait_unclaimed example.org
+odmrd_wait_unclaimed example.net
 stop_sink
 fm sink "fetchmail+ssl" "$T/sink3" $tls_ids
 fm empty example.org example.net
