@@ -40,6 +40,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -72,6 +73,8 @@
 
 #define IO_CONNECT_ADDRS	16	/* addresses tried per io_connect() */
 #define IO_LINE_MIN		2	/* smallest input bound: CR LF */
+#define IO_LIBEVENT_READ	4096	/* libevent 2.1 reads no more at once */
+#define IO_READ_MORE		(64 * 1024)	/* io_read_more() at once */
 
 const char *const io_event_names[] = {
 	[IO_CONNECTED] = "connected",
@@ -127,6 +130,8 @@ struct io {
 	unsigned		 pending;	/* 1 << enum io_event */
 	struct event		*flush;		/* io_flush_fire() */
 	int			 direct;	/* plaintext: we write, not libevent */
+	int			 more;		/* libevent's last read was full */
+	int			 quickack;	/* TCP_QUICKACK after each read */
 
 	char			 peer[IO_ADDR_MAX];
 	unsigned		 peer_port;
@@ -145,6 +150,8 @@ struct io {
 static void	io_deferred_fire(evutil_socket_t, short, void *);
 static void	io_flush_fire(evutil_socket_t, short, void *);
 static void	io_connect_next(struct io *);
+static void	io_read_more(struct io *);
+static void	io_quickack(struct io *);
 
 /* io_set_error - replace the error text */
 static void __attribute__((format(printf, 2, 3)))
@@ -255,6 +262,8 @@ io_deferred_fire(evutil_socket_t fd, short what, void *arg)
 		if (ev == IO_DATAIN && (io->bev == NULL || io->paused ||
 		    io_datalen(io) == 0))
 			return;
+		if (ev == IO_DATAIN)
+			io_read_more(io);
 		if (ev == IO_LOWAT) {
 			if (!io->wrote || io_queued(io) > io->lowat)
 				return;
@@ -265,6 +274,85 @@ io_deferred_fire(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* io_quickack - TCP_QUICKACK again, if asked: the kernel drops it */
+static void
+io_quickack(struct io *io)
+{
+#ifdef TCP_QUICKACK
+	int on = 1;
+
+	if (io->quickack && io->fd != -1)
+		(void)setsockopt(io->fd, IPPROTO_TCP, TCP_QUICKACK, &on,
+		    sizeof(on));
+#else
+	(void)io;
+#endif
+}
+
+/* io_input_added - libevent read a full IO_LIBEVENT_READ: maybe more */
+static void
+io_input_added(struct evbuffer *b, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct io *io = arg;
+
+	(void)b;
+	if (info->n_added >= IO_LIBEVENT_READ)
+		io->more = 1;
+}
+
+/*
+ * io_read_more - plaintext: read what libevent left on the socket. It
+ * reads at most IO_LIBEVENT_READ octets per loop turn (2.1's
+ * EVBUFFER_MAX_READ), so a stream of 4 KiB messages took a turn each.
+ * Tried only after libevent's read came back full (io_input_added()):
+ * a command's worth costs no extra read(2). An end of file or an error
+ * is left for libevent to find on its next read.
+ */
+static void
+io_read_more(struct io *io)
+{
+	struct evbuffer *in;
+	struct evbuffer_iovec v[2];
+	struct iovec iov[2];
+	size_t len, want, left;
+	ssize_t got;
+	int i, n;
+
+	if (!io->more || !io->direct || io->under != NULL)
+		return;
+	in = bufferevent_get_input(io->bev);
+	len = evbuffer_get_length(in);
+	if (len >= io->input_max)
+		return;		/* io->more stays: read once it drains */
+	io->more = 0;
+	want = io->input_max - len;
+	if (want > IO_READ_MORE)
+		want = IO_READ_MORE;
+	/* a bufferevent's input takes data only from libevent's own read,
+	 * which thaws it the same way */
+	(void)evbuffer_unfreeze(in, 0);
+	if ((n = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2)) <= 0) {
+		(void)evbuffer_freeze(in, 0);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	if ((got = readv(io->fd, iov, n)) <= 0)
+		got = 0;
+	left = (size_t)got;
+	for (i = 0; i < n && left > 0; i++) {
+		v[i].iov_len = left < v[i].iov_len ? left : v[i].iov_len;
+		left -= v[i].iov_len;
+	}
+	(void)evbuffer_commit_space(in, v, i);
+	(void)evbuffer_freeze(in, 0);
+	/* only a full read says more may wait (not our own commit) */
+	io->more = (size_t)got == want;
+}
+
 /* io_bev_read - input arrived */
 static void
 io_bev_read(struct bufferevent *bev, void *arg)
@@ -272,6 +360,8 @@ io_bev_read(struct bufferevent *bev, void *arg)
 	struct io *io = arg;
 
 	(void)bev;
+	io_quickack(io);
+	io_read_more(io);
 	if (io->paused)
 		return;		/* io_resume_read() redelivers */
 	io->cb(io, IO_DATAIN, io->arg);
@@ -432,6 +522,8 @@ io_attach(struct io *io, int fd)
 	if (io->bev == NULL)
 		fatalx("io: out of memory for a bufferevent");
 	bufferevent_setcb(io->bev, io_bev_read, io_bev_write, io_bev_event,
+	    io);
+	(void)evbuffer_add_cb(bufferevent_get_input(io->bev), io_input_added,
 	    io);
 	io_apply_settings(io);
 	/* plaintext output is ours to write (io_flush_fire) */
@@ -1092,6 +1184,14 @@ int
 io_set_nodelay(struct io *io, int on)
 {
 	return io_sockopt(io, IPPROTO_TCP, TCP_NODELAY, on != 0, "TCP_NODELAY");
+}
+
+/* io_set_quickack - acknowledge each read at once (see io.h) */
+void
+io_set_quickack(struct io *io, int on)
+{
+	io->quickack = on != 0;
+	io_quickack(io);
 }
 
 /* io_cork - hold partial segments back while queueing a command group */

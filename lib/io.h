@@ -75,6 +75,12 @@
  *	io_cork() holds back partial segments (TCP_CORK) while the SMTP
  *	client queues a pipelined group of commands; io_uncork() sends them.
  *	io_set_nodelay() turns Nagle's algorithm off.
+ *	io_set_quickack() makes the io acknowledge every read at once
+ *	(Linux TCP_QUICKACK, which the kernel drops again after a while, so
+ *	the io sets it anew after each read): for a peer that writes its
+ *	replies in pieces with Nagle's algorithm on, whose next piece
+ *	would otherwise wait for our delayed ACK (up to 40 ms) whenever we
+ *	have nothing to send. Elsewhere it does nothing.
  *
  *	io_peer_addr() is the peer's address as text ("192.0.2.1",
  *	"2001:db8::1"; an IPv4-mapped IPv6 address is shown as IPv4) and
@@ -160,6 +166,7 @@ size_t		 io_discard_input(struct io *);
 void		 io_pause_read(struct io *);
 void		 io_resume_read(struct io *);
 int		 io_set_nodelay(struct io *, int on);
+void		 io_set_quickack(struct io *, int on);
 int		 io_cork(struct io *);
 int		 io_uncork(struct io *);
 
