@@ -47,6 +47,7 @@ enum fetch_tls {
 #define FETCH_PORT_DEFAULT	366	/* RFC 2645 section 5 */
 #define FETCH_NAME_MAX		255	/* a host name (RFC 1035) */
 #define FETCH_ERROR_MAX		512	/* an error text kept for the log */
+#define FETCH_LANES_MAX		8	/* --local-connections, at most */
 #define FETCH_CMD_MAX		2048	/* a command line we send or take;
 					   RFC 5321 4.5.3.1.4 allows 512
 					   plus the extensions' parameters */

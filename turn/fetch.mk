@@ -9,6 +9,7 @@ turn_odmr_fetch_SOURCES = \
 	turn/fetch_local.c turn/fetch_local.h \
 	turn/fetch_relay.c turn/fetch_relay.h \
 	turn/fetch_relay_bdat.c turn/fetch_relay_int.h \
+	turn/fetch_relay_lane.c \
 	turn/fetch_reply.c turn/fetch_reply.h \
 	turn/fetch_sasl.c turn/fetch_sasl.h
 turn_odmr_fetch_CFLAGS = $(AM_CFLAGS) $(SASL_CFLAGS)

@@ -485,7 +485,15 @@ fetch_local_event(struct fetch_local *l, struct io *io, enum io_event ev)
 
 	switch (ev) {
 	case IO_CONNECTED:
-		(void)io_set_nodelay(io, 1);	/* not on a UNIX socket */
+		if (!l->lmtp) {
+			/* TCP only: --lmtp is a UNIX-domain socket */
+			(void)io_set_nodelay(io, 1);
+			/* a local MTA that writes its replies in pieces with
+			 * Nagle's algorithm on (smtp-sink does) would
+			 * otherwise wait for our delayed ACK whenever we
+			 * have nothing to send */
+			io_set_quickack(io, 1);
+		}
 		log_debug("local=%s event=local-connected", l->name);
 		fetch_local_enter_state(l, FETCH_LOCAL_STATE_GREETING);
 		break;

@@ -53,6 +53,7 @@ const char *const fetch_poll_exit_names[] = {
 struct fetch_poll {
 	struct fetch_provider_params pp;
 	struct fetch_local_params lp;
+	unsigned	 lanes;		/* connections to the local MTA */
 	char		*hostname;
 	fetch_poll_done_fn done;
 	void		*arg;
@@ -233,6 +234,8 @@ fetch_poll_provider_done(void *arg, const struct fetch_provider_result *r)
 		rp.provider_addr = r->addr;
 		rp.tls = r->tls;
 		rp.timeout_ms = p->pp.timeout_ms;
+		rp.local = &p->lp;
+		rp.local_connections = p->lanes;
 		fetch_poll_enter_state(p, FETCH_POLL_STATE_RELAY);
 		/* the relay takes both connections */
 		p->relay = fetch_relay_start(io, p->local, &rp,
@@ -303,6 +306,7 @@ fetch_poll_start(const struct fetch_poll_params *prm, fetch_poll_done_fn done,
 
 	p->pp = prm->provider;
 	p->lp = prm->local;
+	p->lanes = prm->local_connections;
 	p->hostname = xstrdup(prm->hostname);
 	p->pp.helo = p->hostname;
 	p->lp.helo = p->hostname;

@@ -59,6 +59,7 @@ struct fetch_poll_params {
 	struct fetch_provider_params provider;
 	struct fetch_local_params local;	/* unused with ETRN */
 	const char	*hostname;
+	unsigned	 local_connections;	/* at most, for the relay */
 };
 
 struct fetch_poll_result {

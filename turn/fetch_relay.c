@@ -129,7 +129,6 @@ struct fetch_relay_cmd {
 };
 
 static void fetch_relay_input(struct fetch_relay *);
-static void fetch_relay_finish(struct fetch_relay *);
 
 /* fetch_relay_enter_state - change state and log old -> new */
 void
@@ -187,6 +186,8 @@ fetch_relay_push(struct fetch_relay *r, enum fetch_relay_verb verb)
 
 	s->verb = verb;
 	s->done = 0;
+	s->lane = r->lane->idx;
+	s->txn = r->txn;
 	s->line[0] = '\0';
 	s->addr[0] = '\0';
 	s->bytes = 0;
@@ -213,13 +214,16 @@ void
 fetch_relay_flush(struct fetch_relay *r)
 {
 	struct fetch_relay_slot *s;
+	unsigned i;
 
 	while (r->first < r->end) {
 		s = fetch_relay_slot(r, r->first);
 		if (!s->done)
 			break;
 		r->first++;
-		if (r->io == NULL || r->provider_gone)
+		if (r->io == NULL || r->provider_gone ||
+		    s->verb == FETCH_RELAY_VERB_SILENT ||
+		    s->verb == FETCH_RELAY_VERB_HELD_DATA)
 			continue;
 		log_debug("relay event=relay-reply reply=\"%.*s\"",
 		    (int)strcspn(s->line, "\r"), s->line);
@@ -227,8 +231,9 @@ fetch_relay_flush(struct fetch_relay *r)
 			fetch_relay_error(r, FETCH_EXIT_SERVER, "cannot write "
 			    "to the provider: %s", io_error(r->io));
 	}
-	if (r->lnext < r->first)
-		r->lnext = r->first;
+	for (i = 0; i < r->nlanes; i++)
+		if (r->lanes[i].lnext < r->first)
+			r->lanes[i].lnext = r->first;
 	if (r->state == FETCH_RELAY_STATE_QUIT && r->first == r->end &&
 	    !r->closing && r->io != NULL) {
 		/* the 221 (or 421) is queued: close once it has left */
@@ -271,16 +276,16 @@ fetch_relay_map(const struct fetch_reply *rep, char *out, size_t outsz)
 int
 fetch_relay_local_busy(const struct fetch_relay *r)
 {
-	return !(r->lext.flags & FETCH_EXT_PIPELINING) && r->local != NULL &&
-	    fetch_local_owed(r->local) > 0;
+	return !(r->lext.flags & FETCH_EXT_PIPELINING) &&
+	    r->lane->local != NULL && fetch_local_owed(r->lane->local) > 0;
 }
 
-/* fetch_relay_forward - relay a command line; its reply fills a slot */
+/* fetch_relay_forward - relay a command line to the transaction's lane */
 struct fetch_relay_slot *
 fetch_relay_forward(struct fetch_relay *r, enum fetch_relay_verb verb,
     const char *line)
 {
-	if (r->local == NULL || fetch_local_cmd(r->local, "%s", line) == -1) {
+	if (fetch_relay_lane_cmd(r, line) == -1) {
 		/* the local MTA is going: its lost() follows from the loop */
 		fetch_relay_own(r, "451 4.4.0 Error: the local MTA is "
 		    "unavailable");
@@ -302,6 +307,20 @@ fetch_relay_txn_reset(struct fetch_relay *r)
 	r->chunk_failed = 0;
 	r->lopen = 0;
 	buf_reset(&r->received);
+}
+
+/*
+ * fetch_relay_txn_end - the text has ended: the transaction is over here,
+ * and replies still owed for its RCPTs (a held text, RFC 2920 pipelining)
+ * no longer count for the next one
+ */
+void
+fetch_relay_txn_end(struct fetch_relay *r)
+{
+	r->txn_open = 0;
+	r->rcpt_pending = 0;
+	r->accepted = 0;
+	r->txn++;
 }
 
 /* fetch_relay_path - "FROM:<path> params": path and where params start */
@@ -520,7 +539,7 @@ fetch_relay_cmd_mail(struct fetch_relay *r, const char *args)
 	}
 	if (r->stopping) {
 		/* answers owed go first; then 421 instead of this MAIL */
-		if (r->local != NULL && fetch_local_owed(r->local) > 0)
+		if (fetch_relay_lane_owed(r) > 0)
 			return FETCH_RELAY_WAIT;
 		fetch_relay_error(r, FETCH_EXIT_SERVER, "stopped by a signal");
 		fetch_relay_hangup(r, "421 4.3.2 %s odmr-fetch is shutting "
@@ -534,7 +553,11 @@ fetch_relay_cmd_mail(struct fetch_relay *r, const char *args)
 		fetch_relay_own(r, "501 %s", err);
 		return FETCH_RELAY_DONE;
 	}
+	/* a lane that holds no text for a 354 (fetch_relay_lane.c) */
+	if (fetch_relay_lane_pick(r) == FETCH_RELAY_WAIT)
+		return FETCH_RELAY_WAIT;
 	fetch_relay_txn_reset(r);
+	r->txn++;
 	fetch_relay_received(r);
 	buf_init(&line);
 	buf_printf(&line, "MAIL FROM:%s", path);
@@ -544,7 +567,7 @@ fetch_relay_cmd_mail(struct fetch_relay *r, const char *args)
 		return FETCH_RELAY_DONE;
 	}
 	(void)strlcpy(r->sender, path, sizeof(r->sender));
-	r->dot_sent = 0;
+	r->lane->dot_sent = 0;
 	if (fetch_relay_forward(r, FETCH_RELAY_VERB_MAIL, buf_str(&line)) !=
 	    NULL)
 		r->txn_open = 1;
@@ -655,8 +678,8 @@ fetch_relay_cmd_rset(struct fetch_relay *r, const char *args)
 	if (fetch_relay_bdat_abandoned(r, "RSET"))
 		return FETCH_RELAY_DONE;
 	fetch_relay_txn_reset(r);
-	if (!open && (r->local == NULL || r->dot_sent ||
-	    fetch_local_owed(r->local) == 0)) {
+	if (!open && (r->lane->local == NULL || r->lane->dot_sent ||
+	    fetch_local_owed(r->lane->local) == 0)) {
 		fetch_relay_own(r, "250 2.0.0 Ok");
 		return FETCH_RELAY_DONE;
 	}
@@ -757,10 +780,9 @@ fetch_relay_dispatch(struct fetch_relay *r, const char *line)
 void
 fetch_relay_text_out(struct fetch_relay *r, const void *p, size_t n)
 {
-	if (r->local == NULL || n == 0)
+	if (n == 0)
 		return;
-	/* a failure is reported by the local side's lost() */
-	(void)fetch_local_text(r->local, p, n);
+	fetch_relay_lane_text(r, p, n);
 	r->msg_bytes += n;
 }
 
@@ -775,10 +797,10 @@ fetch_relay_text_end(struct fetch_relay *r)
 	s->how = "data";
 	/* SMTP: one reply; LMTP: one per accepted recipient, and that is
 	 * one (fetch_relay_cmd_rcpt) */
-	if (r->local != NULL)
-		fetch_local_expect(r->local, 1);
-	r->txn_open = 0;
-	r->dot_sent = 1;
+	if (r->lane->local != NULL)
+		fetch_local_expect(r->lane->local, 1);
+	r->lane->dot_sent = 1;
+	fetch_relay_txn_end(r);
 	fetch_relay_enter_state(r, FETCH_RELAY_STATE_COMMAND);
 }
 
@@ -838,8 +860,7 @@ fetch_relay_text(struct fetch_relay *r)
 		r->msg_bytes -= r->msg_bytes >= 3 ? 3 : r->msg_bytes;
 		fetch_relay_text_end(r);
 	}
-	if (r->local != NULL && fetch_local_queued(r->local) >
-	    FETCH_RELAY_HIWAT)
+	if (fetch_relay_lane_queued(r) > FETCH_RELAY_HIWAT)
 		r->throttled = 1;
 	fetch_relay_reading(r);
 }
@@ -895,7 +916,7 @@ fetch_relay_input(struct fetch_relay *r)
 /* ---- the local MTA's side ---- */
 
 /* fetch_relay_msg_done - the local reply to the end of the text */
-static void
+void
 fetch_relay_msg_done(struct fetch_relay *r, struct fetch_relay_slot *s,
     const struct fetch_reply *rep)
 {
@@ -921,34 +942,40 @@ fetch_relay_maybe_stop(struct fetch_relay *r)
 {
 	if (!r->stopping || r->ending || r->closing ||
 	    r->state != FETCH_RELAY_STATE_COMMAND || r->txn_open ||
-	    r->first != r->end ||
-	    (r->local != NULL && fetch_local_owed(r->local) > 0))
+	    r->first != r->end || fetch_relay_lane_owed(r) > 0)
 		return;
 	fetch_relay_error(r, FETCH_EXIT_SERVER, "stopped by a signal");
 	fetch_relay_hangup(r, "421 4.3.2 %s odmr-fetch is shutting down, try "
 	    "again later", r->hostname);
 }
 
-/* fetch_relay_local_reply - fetch_local: the reply of the oldest command */
-static void
-fetch_relay_local_reply(void *arg, const struct fetch_reply *rep)
+/*
+ * fetch_relay_local_reply - a lane's reply: it belongs to that lane's
+ * oldest slot still owed
+ */
+void
+fetch_relay_local_reply(struct fetch_relay_lane *l, const struct fetch_reply *rep)
 {
-	struct fetch_relay *r = arg;
+	struct fetch_relay *r = l->r;
 	struct fetch_relay_slot *s = NULL;
 	unsigned c = fetch_reply_class(rep);
+	int cur;
 
-	while (r->lnext < r->end) {
-		s = fetch_relay_slot(r, r->lnext++);
-		if (!s->done && s->verb != FETCH_RELAY_VERB_OWN)
+	while (l->lnext < r->end) {
+		s = fetch_relay_slot(r, l->lnext++);
+		if (!s->done && s->verb != FETCH_RELAY_VERB_OWN &&
+		    s->lane == l->idx)
 			break;
 		s = NULL;
 	}
 	if (s == NULL) {
 		/* fetch_local counts what it owes: this cannot happen */
-		log_warnx("relay event=relay-desync reply=\"%u %s\"",
-		    rep->code, rep->text);
+		log_warnx("relay event=relay-desync lane=%u reply=\"%u %s\"",
+		    l->idx, rep->code, rep->text);
 		return;
 	}
+	/* the transaction being read, or one held before it */
+	cur = s->txn == r->txn;
 	/* DATA for a first chunk: fetch_relay_bdat_data() fills the slot,
 	 * now or later */
 	if (s->verb != FETCH_RELAY_VERB_BDAT_DATA) {
@@ -958,14 +985,15 @@ fetch_relay_local_reply(void *arg, const struct fetch_reply *rep)
 	}
 	switch (s->verb) {
 	case FETCH_RELAY_VERB_MAIL:
-		if (c != 2)
+		if (c != 2 && cur)
 			r->txn_open = 0;
 		break;
 	case FETCH_RELAY_VERB_RCPT:
-		if (r->rcpt_pending > 0)
+		if (cur && r->rcpt_pending > 0)
 			r->rcpt_pending--;
 		if (c == 2) {
-			r->accepted++;
+			if (cur)
+				r->accepted++;
 			r->result.rcpt_accepted++;
 		} else {
 			if (c == 5)
@@ -982,29 +1010,44 @@ fetch_relay_local_reply(void *arg, const struct fetch_reply *rep)
 			r->msg_bytes = 0;
 			r->scan = FETCH_RELAY_SCAN_BOL;
 			r->prev_cr = 0;
-			if (r->local != NULL)
-				(void)fetch_local_text(r->local,
-				    r->received.data, r->received.len);
+			fetch_relay_lane_text(r, r->received.data,
+			    r->received.len);
 			fetch_relay_enter_state(r, FETCH_RELAY_STATE_TEXT);
 		} else
 			fetch_relay_enter_state(r, FETCH_RELAY_STATE_COMMAND);
 		break;
 	case FETCH_RELAY_VERB_DOT:
+		l->messages++;
 		fetch_relay_msg_done(r, s, rep);
 		break;
 	case FETCH_RELAY_VERB_BDAT_DATA:
 		fetch_relay_bdat_data(r, s, rep);
+		break;
+	case FETCH_RELAY_VERB_HELD_DATA:
+		fetch_relay_lane_held_data(l, rep);
 		break;
 	case FETCH_RELAY_VERB_BDAT:
 		if (c != 2)
 			log_info("relay event=chunk-refused from=%s reply=\"%u "
 			    "%s\"", s->addr, rep->code, rep->text);
 		break;
+	case FETCH_RELAY_VERB_SILENT:
+		if (c != 2)
+			log_info("relay event=rset-refused lane=%u reply=\"%u "
+			    "%s\"", l->idx, rep->code, rep->text);
+		break;
 	case FETCH_RELAY_VERB_RSET:
 	case FETCH_RELAY_VERB_RESET:
 	case FETCH_RELAY_VERB_OWN:
 		break;
 	}
+	fetch_relay_resume(r);
+}
+
+/* fetch_relay_resume - replies out, a waiting command again, more input */
+void
+fetch_relay_resume(struct fetch_relay *r)
+{
 	fetch_relay_flush(r);
 	if (r->state == FETCH_RELAY_STATE_WAIT && r->stashed) {
 		fetch_relay_enter_state(r, FETCH_RELAY_STATE_COMMAND);
@@ -1019,64 +1062,33 @@ fetch_relay_local_reply(void *arg, const struct fetch_reply *rep)
 	fetch_relay_input(r);
 }
 
-/* fetch_relay_local_drained - fetch_local: its output left: read again */
-static void
-fetch_relay_local_drained(void *arg)
+/* fetch_relay_unthrottle - the local output left: read again */
+void
+fetch_relay_unthrottle(struct fetch_relay *r)
 {
-	struct fetch_relay *r = arg;
-
 	if (!r->throttled)
 		return;
 	r->throttled = 0;
 	fetch_relay_input(r);
 }
 
-/* fetch_relay_local_ready - fetch_local: not used after the hand-over */
-static void
-fetch_relay_local_ready(void *arg)
+/*
+ * fetch_relay_local_lost - a ready lane went away: every lane is dropped
+ * and the provider gets 421 (RFC 5321 3.8); it keeps what we did not take
+ */
+void
+fetch_relay_local_lost(struct fetch_relay *r, unsigned lane, const char *why)
 {
-	(void)arg;
-}
-
-/* fetch_relay_local_lost - fetch_local: the local MTA went away */
-static void
-fetch_relay_local_lost(void *arg, const char *why)
-{
-	struct fetch_relay *r = arg;
-
-	fetch_local_free(&r->local);
-	r->local_done = 1;
 	r->result.local_lost = 1;
 	r->throttled = 0;
 	fetch_relay_error(r, FETCH_EXIT_LOCAL, "local MTA: %s", why);
-	log_warnx("relay event=local-lost reason=\"%s\"", why);
-	if (r->io == NULL || r->provider_gone) {
-		fetch_relay_finish(r);
+	log_warnx("relay event=local-lost lane=%u reason=\"%s\"", lane, why);
+	if (r->io == NULL || r->provider_gone)
 		return;
-	}
-	/* RFC 5321 3.8: 421, and the provider keeps what we did not take */
+	fetch_relay_lane_drop_all(r);
 	fetch_relay_hangup(r, "421 4.4.0 %s the local mail server is "
 	    "unavailable, try again later", r->hostname);
 }
-
-/* fetch_relay_local_closed - fetch_local: QUIT answered */
-static void
-fetch_relay_local_closed(void *arg)
-{
-	struct fetch_relay *r = arg;
-
-	fetch_local_free(&r->local);
-	r->local_done = 1;
-	fetch_relay_finish(r);
-}
-
-static const struct fetch_local_ops fetch_relay_local_ops = {
-	.ready = fetch_relay_local_ready,
-	.reply = fetch_relay_local_reply,
-	.drained = fetch_relay_local_drained,
-	.lost = fetch_relay_local_lost,
-	.closed = fetch_relay_local_closed,
-};
 
 /* ---- the end ---- */
 
@@ -1102,7 +1114,7 @@ fetch_relay_exit(const struct fetch_relay_result *res)
 }
 
 /* fetch_relay_finish - once both sides are closed, post the result */
-static void
+void
 fetch_relay_finish(struct fetch_relay *r)
 {
 	if (r->posted || r->io != NULL || !r->local_done)
@@ -1127,28 +1139,18 @@ fetch_relay_finish(struct fetch_relay *r)
 static void
 fetch_relay_end_local(struct fetch_relay *r)
 {
-	if (r->local == NULL) {
-		r->local_done = 1;
-		fetch_relay_finish(r);
-		return;
-	}
-	if (r->state == FETCH_RELAY_STATE_TEXT ||
+	/* half a message on the transaction's lane: hang up there, so
+	 * that it is not kept */
+	int open = r->state == FETCH_RELAY_STATE_TEXT ||
 	    r->state == FETCH_RELAY_STATE_DATA ||
 	    r->state == FETCH_RELAY_STATE_CHUNK_DATA ||
-	    r->state == FETCH_RELAY_STATE_CHUNK || r->lopen) {
-		/* half a message there: hang up, so that it is not kept */
-		fetch_local_free(&r->local);
-		r->local_done = 1;
+	    r->state == FETCH_RELAY_STATE_CHUNK || r->lopen;
+
+	if (!r->local_done)
+		fetch_relay_enter_state(r, FETCH_RELAY_STATE_CLOSING);
+	fetch_relay_lane_end(r, open);
+	if (r->local_done)
 		fetch_relay_finish(r);
-		return;
-	}
-	fetch_relay_enter_state(r, FETCH_RELAY_STATE_CLOSING);
-	if (fetch_local_quit(r->local) == -1) {
-		fetch_local_free(&r->local);
-		r->local_done = 1;
-		fetch_relay_finish(r);
-	}
-	/* else closed() or lost() follows */
 }
 
 /* fetch_relay_provider_close - close the provider's connection */
@@ -1187,13 +1189,16 @@ void
 fetch_relay_hangup(struct fetch_relay *r, const char *fmt, ...)
 {
 	struct fetch_relay_slot *s;
+	unsigned i;
 	va_list ap;
 
 	if (r->io == NULL || r->closing)
 		return;
 	/* what is answered already goes first; the rest is never answered */
 	fetch_relay_flush(r);
-	r->first = r->end = r->lnext = 0;
+	r->first = r->end = 0;
+	for (i = 0; i < r->nlanes; i++)
+		r->lanes[i].lnext = 0;
 	s = fetch_relay_push(r, FETCH_RELAY_VERB_OWN);
 	va_start(ap, fmt);
 	(void)vsnprintf(s->line, FETCH_RELAY_REPLY_MAX - 2, fmt, ap);
@@ -1244,7 +1249,7 @@ fetch_relay_io(struct io *io, enum io_event ev, void *arg)
 		/* waiting for the local MTA: its own timeout covers that */
 		if (io_queued(io) == 0 && !r->closing &&
 		    (!fetch_relay_reads[r->state] || r->throttled ||
-		    (r->local != NULL && fetch_local_owed(r->local) > 0)))
+		    fetch_relay_lane_owed(r) > 0))
 			break;
 		fetch_relay_provider_lost(r, "timeout (%u s) while %s",
 		    r->timeout_ms / 1000, what);
@@ -1298,13 +1303,12 @@ fetch_relay_start(struct io *provider, struct fetch_local *local,
 	r->done = done;
 	r->arg = arg;
 	r->io = provider;
-	r->local = local;
 	r->lext = *fetch_local_ext(local);
 	r->lmtp = fetch_local_lmtp(local);
 	r->slots = xcalloc(FETCH_RELAY_SLOTS, sizeof(*r->slots));
 	buf_init(&r->received);
 	fetch_relay_ehlo_text(r);
-	fetch_local_set_ops(local, &fetch_relay_local_ops, r);
+	fetch_relay_lane_init(r, local, p->local, p->local_connections);
 	io_set_callback(provider, fetch_relay_io, r);
 	io_set_timeout(provider, p->timeout_ms);
 	io_set_lowat(provider, 0);
@@ -1337,8 +1341,7 @@ fetch_relay_abort(struct fetch_relay *r)
 	    fetch_relay_descriptions[r->state]);
 	io_free(&r->io);
 	r->provider_gone = 1;
-	fetch_local_free(&r->local);
-	r->local_done = 1;
+	fetch_relay_lane_drop_all(r);
 	fetch_relay_finish(r);
 }
 
@@ -1352,7 +1355,7 @@ fetch_relay_free(struct fetch_relay **rp)
 		return;
 	*rp = NULL;
 	io_free(&r->io);
-	fetch_local_free(&r->local);
+	fetch_relay_lane_release(r);
 	buf_release(&r->received);
 	free(r->slots);
 	free(r->hostname);

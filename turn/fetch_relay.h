@@ -133,6 +133,9 @@ struct fetch_relay_params {
 	const char	*provider_addr;	/* for Received: */
 	int		 tls;		/* the connection is inside TLS */
 	unsigned	 timeout_ms;
+	const struct fetch_local_params *local;	/* to open more lanes;
+						   NULL: only the one */
+	unsigned	 local_connections;	/* at most, 1..8 */
 };
 
 struct fetch_relay_result {

@@ -90,8 +90,7 @@ fetch_relay_bdat_abandoned(struct fetch_relay *r, const char *what)
 		return 0;
 	log_info("relay event=bdat-abandoned command=%s chunks=%u", what,
 	    r->chunks);
-	fetch_local_free(&r->local);
-	r->local_done = 1;
+	fetch_relay_lane_drop_all(r);
 	r->lopen = 0;
 	fetch_relay_error(r, FETCH_EXIT_SERVER, "the provider abandoned a "
 	    "BDAT transaction (%s)", what);
@@ -160,7 +159,7 @@ fetch_relay_bdat_cmd(struct fetch_relay *r, const char *args)
 		/* RFC 3030 section 3: where the octets end is unknown, so
 		 * is where the next command starts; answer what is owed,
 		 * then close */
-		if (r->local != NULL && fetch_local_owed(r->local) > 0)
+		if (fetch_relay_lane_owed(r) > 0)
 			return FETCH_RELAY_WAIT;
 		fetch_relay_error(r, FETCH_EXIT_SERVER, "the provider sent "
 		    "BDAT without a valid size");
@@ -216,7 +215,7 @@ fetch_relay_bdat_cmd(struct fetch_relay *r, const char *args)
 			return FETCH_RELAY_DONE;
 		}
 		if (!r->lopen)
-			(void)fetch_local_text(r->local, r->received.data,
+			fetch_relay_lane_text(r, r->received.data,
 			    r->received.len);
 		r->lopen = 1;
 		r->chunk_slot = r->end - 1;
@@ -232,6 +231,24 @@ fetch_relay_bdat_cmd(struct fetch_relay *r, const char *args)
 		r->chunk_slot = r->end - 1;
 		(void)strlcpy(s->addr, r->sender, sizeof(s->addr));
 		s->how = "bdat-to-data";
+		fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_TEXT);
+		return FETCH_RELAY_DONE;
+	}
+	if (last && fetch_relay_lane_may_hold(r, size)) {
+		/* the whole message in one chunk: the lane keeps it until
+		 * its 354, and the next transaction may take another lane */
+		if (fetch_relay_forward(r, FETCH_RELAY_VERB_HELD_DATA,
+		    "DATA") == NULL) {
+			fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_DROP);
+			return FETCH_RELAY_DONE;
+		}
+		s = fetch_relay_push(r, FETCH_RELAY_VERB_DOT);
+		r->chunk_slot = r->end - 1;
+		(void)strlcpy(s->addr, r->sender, sizeof(s->addr));
+		s->how = "bdat-to-data";
+		r->scan = FETCH_RELAY_SCAN_BOL;
+		r->prev_cr = 0;
+		fetch_relay_lane_hold(r, r->chunk_slot);
 		fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_TEXT);
 		return FETCH_RELAY_DONE;
 	}
@@ -268,13 +285,11 @@ fetch_relay_bdat_data(struct fetch_relay *r, struct fetch_relay_slot *s,
 	s->how = "bdat-to-data";
 	if (r->chunk_last) {
 		s->verb = FETCH_RELAY_VERB_DOT;
-		r->lnext = r->chunk_slot;
+		r->lane->lnext = r->chunk_slot;
 	} else
 		s->verb = FETCH_RELAY_VERB_OWN;
 	/* our trace field goes first (RFC 5321 4.4) */
-	if (r->local != NULL)
-		(void)fetch_local_text(r->local, r->received.data,
-		    r->received.len);
+	fetch_relay_lane_text(r, r->received.data, r->received.len);
 	fetch_relay_chunk_start(r, FETCH_RELAY_CHUNK_TEXT);
 }
 
@@ -338,17 +353,13 @@ fetch_relay_chunk_end(struct fetch_relay *r)
 		if (r->scan != FETCH_RELAY_SCAN_BOL)
 			fetch_relay_text_out(r, "\r\n", 2);
 		s->bytes = r->msg_bytes;
-		if (r->local != NULL) {
-			(void)fetch_local_text(r->local, ".\r\n", 3);
-			/* SMTP: one reply; LMTP: one recipient, so one */
-			fetch_local_expect(r->local, 1);
-		}
-		r->dot_sent = 1;
+		/* sent, or kept behind the text for the 354 */
+		fetch_relay_lane_dot(r);
 		break;
 	}
 	if (r->chunk_last) {
 		if (r->chunk_mode != FETCH_RELAY_CHUNK_DROP)
-			r->txn_open = 0;
+			fetch_relay_txn_end(r);
 		r->chunks = 0;
 		r->chunk_failed = 0;
 		r->lopen = 0;
@@ -379,8 +390,7 @@ fetch_relay_chunk_read(struct fetch_relay *r)
 	}
 	if (r->chunk_left == 0)
 		fetch_relay_chunk_end(r);
-	if (r->local != NULL && fetch_local_queued(r->local) >
-	    FETCH_RELAY_HIWAT)
+	if (fetch_relay_lane_queued(r) > FETCH_RELAY_HIWAT)
 		r->throttled = 1;
 	fetch_relay_reading(r);
 }

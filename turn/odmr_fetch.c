@@ -8,7 +8,8 @@
  *	    [--domains D1,D2] [--deliver-to HOST:PORT | --lmtp PATH]
  *	    [--tls starttls|implicit|none] [--ca-file F] [--insecure]
  *	    [--tls-name NAME] [--etrn] [--daemon INTERVAL]
- *	    [--timeout DURATION] [--hostname NAME] [--syslog] [-v]
+ *	    [--local-connections N] [--timeout DURATION]
+ *	    [--hostname NAME] [--syslog] [-v]
  * DESCRIPTION
  *	This file holds main(): the options (SPEC.md, section odmr-fetch),
  *	the password, the TLS context, the SASL library, the signals and,
@@ -37,6 +38,7 @@
 
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -68,6 +70,7 @@
 #define ODMR_FETCH_LOCAL_DEFAULT "127.0.0.1"
 #define ODMR_FETCH_LOCAL_PORT	25
 #define ODMR_FETCH_TIMEOUT	300	/* seconds; RFC 5321 4.5.3.2 */
+#define ODMR_FETCH_LANES	2	/* --local-connections */
 #define ODMR_FETCH_BACKOFF_MAX	4	/* at most 2^4 = 16 intervals */
 #define ODMR_FETCH_JITTER	10	/* percent either way */
 
@@ -90,6 +93,7 @@ struct odmr_fetch {
 	int		 etrn;
 	uint64_t	 interval;	/* --daemon, seconds; 0: once */
 	uint64_t	 timeout;	/* seconds */
+	unsigned	 lanes;		/* --local-connections */
 	char		 hostname[FETCH_NAME_MAX + 1];
 	int		 use_syslog;
 	int		 verbose;
@@ -121,6 +125,7 @@ static const struct option odmr_fetch_options[] = {
 	{ "etrn", no_argument, NULL, 'E' },
 	{ "daemon", required_argument, NULL, 'i' },
 	{ "timeout", required_argument, NULL, 't' },
+	{ "local-connections", required_argument, NULL, 'l' },
 	{ "hostname", required_argument, NULL, 'H' },
 	{ "syslog", no_argument, NULL, 'S' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -144,7 +149,7 @@ odmr_fetch_usage(const char *why, int help)
 	    "[--tls-name NAME]\n"
 	    "\t[--etrn] [--daemon INTERVAL] [--timeout DURATION] "
 	    "[--hostname NAME]\n"
-	    "\t[--syslog] [-v]\n"
+	    "\t[--local-connections N] [--syslog] [-v]\n"
 	    "The password comes from --password-file or $ODMR_PASSWORD.\n"
 	    "See odmr-fetch(1).\n");
 	exit(help ? 0 : FETCH_EXIT_USAGE);
@@ -330,10 +335,13 @@ odmr_fetch_parse(struct odmr_fetch *m, int argc, char **argv)
 {
 	const char *pwfile = NULL, *hostname = NULL, *err, *domains = NULL;
 	const char *deliver = NULL;
+	unsigned long lanes;
+	char *end;
 	int ch;
 
 	m->tls = FETCH_TLS_STARTTLS;
 	m->timeout = ODMR_FETCH_TIMEOUT;
+	m->lanes = ODMR_FETCH_LANES;
 	while ((ch = getopt_long(argc, argv, "vh", odmr_fetch_options,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -404,6 +412,15 @@ odmr_fetch_parse(struct odmr_fetch *m, int argc, char **argv)
 			    m->timeout > 24 * 3600)
 				odmr_fetch_die("--timeout: \"%s\": %s", optarg,
 				    "a duration from 1s to 1d");
+			break;
+		case 'l':
+			if (!isdigit((unsigned char)optarg[0]) ||
+			    (lanes = strtoul(optarg, &end, 10)) < 1 ||
+			    lanes > FETCH_LANES_MAX || *end != '\0')
+				odmr_fetch_die("--local-connections: \"%s\": a "
+				    "number from 1 to %d", optarg,
+				    FETCH_LANES_MAX);
+			m->lanes = (unsigned)lanes;
 			break;
 		case 'H':
 			hostname = optarg;
@@ -536,6 +553,7 @@ odmr_fetch_poll(void *arg)
 	pp.local.port = m->local_port;
 	pp.local.path = m->lmtp;
 	pp.local.timeout_ms = (unsigned)m->timeout * 1000;
+	pp.local_connections = m->lanes;
 	m->poll = fetch_poll_start(&pp, odmr_fetch_poll_done, m);
 }
 
