@@ -42,6 +42,11 @@
 #	  close (exit 3); every reply code in order, and each message
 #	  arrived once, byte for byte; and RSET after a first chunk that
 #	  smtp-sink takes as DATA text: 421, nothing delivered;
+#	- --local-connections 1, 2 and 3 to smtp-sink: 24 messages (one of
+#	  2.5 MiB) each arrived once, byte for byte; with 1 no second
+#	  connection and no held text; with more, a second connection, texts
+#	  held for their 354 and a RSET of ours in front of the MAIL queued
+#	  behind one; no reply out of step; 0, 9 and "two": exit 5;
 #	- a private Postfix on loopback that holds example.org's mail and
 #	  rejects one recipient (5xx) and defers another (4xx): exit 0,
 #	  DSN parameters (RET, ENVID, NOTIFY, ORCPT) passed through,
@@ -49,6 +54,11 @@
 #	  Postfix's and our Received:, relayed BDAT to BDAT (Postfix has
 #	  CHUNKING), the 5xx recipient failed at the provider, the 4xx one
 #	  still queued there, all the others gone from the queue;
+#	- the same Postfix reloaded without CHUNKING, two connections: DATA
+#	  refused (554, no valid recipient) for three held texts among
+#	  accepted ones: those are the chunks' replies, the 5xx recipients
+#	  failed at the provider, the 4xx ones still queued, no nested
+#	  MAIL, every other message held byte for byte;
 #	- implicit TLS to odmrs_listen, two domains, to a local MTA without
 #	  PIPELINING (smtp-sink -p: one command at a time);
 #	- a local MTA without 8BITMIME (smtp-sink -8): the provider is not
@@ -221,14 +231,18 @@ def dsn(pf, qid):
     return ok(False, "DSN: %s is in Postfix" % qid)
 
 
-def left(d, qid, rcpt, why):
-    """Only QID is left in D, for RCPT alone, its last error matching WHY."""
+def left(d, qids, rcpt, why):
+    """Only QIDS (one id, or several space-separated) are left in D, each
+    for RCPT alone, its last error matching WHY."""
+    want = qids.split()
     q = ctl("queue", d)["messages"]
-    m = [x for x in q if x["id"] == qid]
-    rc = m[0].get("recipients") if m else None
-    rc = [r if isinstance(r, str) else r.get("address") for r in rc] if isinstance(rc, list) else rc
-    ok(len(q) == 1 and len(m) == 1 and rc == [rcpt] and re.search(why, json.dumps(m[0])),
-       "%s holds only %s, for %s (%s)" % (d, qid, rcpt, why), q)
+    good = len(q) == len(want)
+    for qid in want:
+        m = [x for x in q if x["id"] == qid]
+        rc = m[0].get("recipients") if m else None
+        rc = [r if isinstance(r, str) else r.get("address") for r in rc] if isinstance(rc, list) else rc
+        good = good and len(m) == 1 and rc == [rcpt] and re.search(why, json.dumps(m[0])) is not None
+    ok(good, "%s holds only %s, for %s (%s)" % (d, " ".join(want), rcpt, why), q)
 
 
 def nothing_lost(label, d, dom, *ids):
@@ -630,6 +644,40 @@ stop_sink
 fx sink "BDAT to smtp-sink" "$T/sinkb" $bd_ids
 fx empty example.org
 
+# ---- more connections to a local MTA without CHUNKING (--local-connections) ------
+expect_exit 5 "--local-connections 0: exit 5" "$FETCH" $ODMR --local-connections 0
+expect_exit 5 "--local-connections 9: exit 5" "$FETCH" $ODMR --local-connections 9
+expect_exit 5 "--local-connections two: exit 5" "$FETCH" $ODMR --local-connections two
+for n in 1 2 3; do
+	ids=""
+	i=0
+	while [ $i -lt 24 ]; do
+		i=$((i + 1))
+		case $i in
+		5) queue_msg "ln$n.$i" "n$i@example.org" dots ;;
+		9) queue_msg "ln$n.$i" "n$i@example.org" 8bit ;;
+		13) queue_msg "ln$n.$i" "n$i@example.org" big ;;
+		17) queue_msg "ln$n.$i" "n$i@example.org" huge ;;
+		*) queue_msg "ln$n.$i" "n$i@example.org,m$i@example.org" plain ;;
+		esac
+	done
+	ln_ids=$ids
+	start_sink "$T/sinkl$n"
+	fetch lanes$n $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$SINK_PORT" --local-connections $n
+	fetch_is 0 "--local-connections $n: 24 messages to smtp-sink"
+	check "--local-connections $n: 24 messages relayed as DATA text" sh -c "[ \$(grep -c 'event=relayed .* as=bdat-to-data reply=\"250' '$T/lanes$n.err') -eq 24 ]"
+	if [ $n -eq 1 ]; then
+		check "--local-connections 1: one connection, texts not held" sh -c "! grep -q 'event=lane-open' '$T/lanes1.err' && ! grep -q 'event=local-hold' '$T/lanes1.err'"
+	else
+		check "--local-connections $n: up to $n connections, texts held for their 354 with a RSET in front of the next MAIL" sh -c "grep -q 'event=lane-ready lane=1 ' '$T/lanes$n.err' && ! grep -q 'event=lane-ready lane=$n ' '$T/lanes$n.err' && grep -q 'event=local-hold line=\"RSET\"' '$T/lanes$n.err'"
+	fi
+	check "--local-connections $n: no reply out of step" sh -c "! grep -q 'relay-desync' '$T/lanes$n.err'"
+	odmrd_wait_unclaimed example.org
+	stop_sink
+	fx sink "--local-connections $n" "$T/sinkl$n" $ln_ids
+	fx empty example.org
+done
+
 # ---- a scripted provider's BDAT cases, to smtp-sink (BDAT as DATA text) -----------
 start_sink "$T/sinkbp"
 bdat_provider 0
@@ -695,6 +743,54 @@ if postfix_setup "$PF" "$PFPORT" &&
 	sleep 1	# cleanup files the last message into the hold queue
 	python3 "$T/bdat.py" check "BDAT provider to Postfix" postfix "$PF/conf" >"$T/bdatc.out" 2>&1 || not_ok "bdat.py check failed"
 	tap_feed "$T/bdatc.out"
+
+	# Postfix without CHUNKING, two connections: held texts whose DATA
+	# Postfix refuses (no valid recipient) among accepted ones
+	postsuper -c "$PF/conf" -d ALL >/dev/null 2>&1
+	if postconf -c "$PF/conf" -e 'smtpd_discard_ehlo_keywords = chunking' &&
+	    postfix -c "$PF/conf" reload >/dev/null 2>&1; then
+		ok "Postfix reloaded without CHUNKING"
+	else
+		not_ok "Postfix reloaded without CHUNKING"
+	fi
+	sleep 1
+	ids=""
+	queue_msg nc1 c1@example.org plain
+	queue_msg nc2 c2@example.org dots
+	queue_msg nc3 c3@example.org,reject@example.org 8bit
+	queue_msg nc4 c4@example.org big
+	queue_msg nc5 c5@example.org plain
+	queue_msg nc6 c6@example.org huge
+	queue_msg nc7 c7@example.org plain
+	queue_msg nc8 c8@example.org plain
+	nc_ids=$ids
+	ids=""
+	queue_msg ncr1 reject@example.org plain
+	ncr1=${ids# }
+	ids=""
+	queue_msg ncl later@example.org plain
+	ncl=${ids# }
+	ids=""
+	queue_msg ncr2 reject@example.org big
+	ncr2=${ids# }
+	ids=""
+	queue_msg nc9 c9@example.org plain
+	queue_msg nc10 c10@example.org,later@example.org plain
+	nc_ids="$nc_ids $ids"
+	nc10=${ids##* }
+	refused_before=$(grep -c 'event=failed .*to=<reject@example.org>.*55' "$(odmrd_log)")
+	fetch nochunk $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$PFPORT" --local-connections 2
+	fetch_is 0 "Postfix without CHUNKING: mail delivered over two connections"
+	check "Postfix without CHUNKING: a second connection, texts held for their 354, no reply out of step" sh -c "grep -q 'event=lane-ready lane=1 ' '$T/nochunk.err' && grep -q 'event=local-hold line=\"RSET\"' '$T/nochunk.err' && ! grep -q 'relay-desync' '$T/nochunk.err' && ! grep -q 'local-send line=\"BDAT' '$T/nochunk.err'"
+	check "Postfix without CHUNKING: DATA refused for the three messages without a valid recipient, as their chunks' replies" sh -c "[ \$(grep -c 'event=message-refused .* as=bdat-to-data reply=\"554' '$T/nochunk.err') -eq 3 ]"
+	check "Postfix without CHUNKING: no nested MAIL after a refused DATA" sh -c "! grep -qi 'nested' '$T/nochunk.err'"
+	odmrd_wait_unclaimed example.org
+	check "odmrd failed reject@example.org in the three messages that had it, with Postfix's 5xx" sh -c "[ \$(grep -c 'event=failed .*to=<reject@example.org>.*55' '$(odmrd_log)') -eq $((refused_before + 3)) ]"
+	sleep 1	# cleanup files the last message into the hold queue
+	DROP=reject@example.org,later@example.org fx postfix "Postfix without CHUNKING" "$PF/conf" $nc_ids
+	fx left example.org "$ncl $nc10" later@example.org "450"
+	for q in $ncl $nc10; do octl delete "$q" >/dev/null 2>&1; done
+	fx empty example.org
 else
 	not_ok "private Postfix starts: $(tr '\n' '|' <"$PF/start.log")"
 fi
