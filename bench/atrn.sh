@@ -5,8 +5,8 @@
 #	(tracker issue 4)
 # SYNOPSIS
 #	sh bench/atrn.sh [--reps N] [--messages N] [--size OCTETS]
-#	    [--fetchmail-messages N] [--legs LIST] [--perf] [--dir DIR]
-#	    [--keep] [--builddir DIR] [BUILD_DIR]
+#	    [--fetchmail-messages N] [--legs LIST] [--local-connections N]
+#	    [--perf] [--dir DIR] [--keep] [--builddir DIR] [BUILD_DIR]
 # DESCRIPTION
 #	Times how fast one domain's backlog (default 10,000 messages of
 #	4,096 octets, for atrn.test) reaches the customer's site, in one
@@ -23,6 +23,8 @@
 #	             until it exits (status 0 required). odmr-fetch relays
 #	             the reversed session to smtp-sink, so this is the whole
 #	             customer path: odmrd -> odmr-fetch -> the site's MTA.
+#	             With --local-connections N, odmr-fetch gets that
+#	             option (otherwise its default, 2).
 #	  customer   the same, with tests/tools/odmr-customer.py (--tls
 #	             none, CRAM-MD5, ATRN atrn.test, PIPELINING) as the
 #	             customer and its own sink (it answers 250 and keeps
@@ -93,6 +95,7 @@ messages=10000
 size=4096
 fm_messages=500
 legs=atrn,customer,postfix,ceiling,fetchmail
+lanes=""
 do_perf=0
 keep=0
 builddir=${top_builddir:-.}
@@ -110,6 +113,7 @@ while [ $# -gt 0 ]; do
 	--size) size=$2; shift ;;
 	--fetchmail-messages) fm_messages=$2; shift ;;
 	--legs) legs=$2; shift ;;
+	--local-connections) lanes=$2; shift ;;
 	--perf) do_perf=1 ;;
 	--dir) parent=$2; shift ;;
 	--keep) keep=1 ;;
@@ -249,6 +253,7 @@ run_client() {
 		ODMR_PASSWORD=$password "$FETCH" --server "127.0.0.1:$odmr_port" \
 		    --user "$user" --tls none --domains "$domain" \
 		    --deliver-to "127.0.0.1:$sink_port" --hostname fetch.bench.test \
+		    ${lanes:+--local-connections "$lanes"} \
 		    > "$W/client.log" 2>&1 ;;
 	customer)
 		# the tool as it is, but with TCP_NODELAY on its socket: it

@@ -28,7 +28,11 @@
  *	Input is bounded by the bufferevent read high-water mark: libevent
  *	reads no more once io_input_max octets are buffered, and
  *	io_getline() clamps its line limit below that so that a line can
- *	always be either completed or declared too long.
+ *	always be either completed or declared too long. libevent 2.1
+ *	reads at most 4096 octets per read event; when such a read comes
+ *	back full, a plaintext io reads up to 64 KiB more itself before
+ *	the callback (io_read_more()), so a pipelined stream of messages
+ *	is not taken 4 KiB per loop turn.
  *
  *	Host names are resolved with getaddrinfo() in a detached thread,
  *	which reports back through loop_post(); io_free() during the lookup

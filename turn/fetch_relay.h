@@ -12,8 +12,10 @@
  *	After the provider's 250 to ATRN the roles reverse (RFC 2645
  *	section 4): odmr-fetch sends "220 NAME ESMTP" on the same
  *	connection and serves SMTP to the provider, relaying every
- *	transaction to the local MTA (fetch_local 3), already connected
- *	and greeted, over that one connection.
+ *	transaction to the local MTA (fetch_local 3): first over the
+ *	connection already made and greeted, and, toward a local MTA
+ *	without CHUNKING, over more connections opened as needed (up to
+ *	params.local_connections, from params.local; fetch_relay_lane.c).
  *
  *	What is announced. The EHLO reply offers only what the local MTA
  *	can take, so that the provider adapts (it downgrades 8-bit mail
@@ -25,7 +27,7 @@
  *	(a local reply without an enhanced code gets a generic one).
  *	CHUNKING (RFC 3030) is offered always, BINARYMIME never: the
  *	provider may send DATA or BDAT, and either text is relayed as it
- *	streams in, without holding a whole message. MAIL and RCPT
+ *	streams in, holding at most 1 MiB of a message (below). MAIL and RCPT
  *	parameters pass through when the local MTA offers their extension
  *	(SIZE grows by our Received: field; BODY=7BIT or 8BITMIME only);
  *	others get 555.
@@ -42,6 +44,12 @@
  *	".". A chunk but the LAST one is then answered "250 2.0.0 N octets
  *	received" once its octets are passed on (or with the local MTA's
  *	refusal of DATA), the LAST one with the local reply to the ".".
+ *	A message that is one LAST chunk of at most 1 MiB is not waited
+ *	for: with more than one connection allowed and PIPELINING, DATA
+ *	goes, the chunk is read and held until the 354, and the next
+ *	transaction goes to another connection or queues behind the held
+ *	text with a RSET of ours in front (fetch_relay_lane.c); a refused
+ *	DATA is then that chunk's reply.
  *	The octets of a chunk that cannot be taken are read and dropped:
  *	no MAIL (503 5.5.1), no valid recipient (554 5.5.1), a chunk after
  *	one the local MTA refused DATA for, or DATA inside a BDAT
@@ -80,8 +88,9 @@
  *	local MTA ends the text exactly where we do (a lone "." line) and
  *	nothing can be smuggled past the end. BDAT to BDAT is verbatim.
  *
- *	Failures. If the local MTA goes away (closes, times out, sends a
- *	421), the provider gets "421 4.4.0" at once and the connection is
+ *	Failures. If a local connection in use goes away (closes, times
+ *	out, sends a 421), every local connection is dropped and the
+ *	provider gets "421 4.4.0" at once and the connection is
  *	closed: every recipient it has no 250 for stays queued there, so
  *	nothing is lost. If the provider goes away, the local connection
  *	is dropped without QUIT when a transaction is open there, so a
@@ -99,9 +108,11 @@
  *	3 the provider went away without QUIT, broke the protocol, or the
  *	  relay was stopped.
  * DIAGNOSTICS
- *	Info: each recipient or message the local MTA refused; debug: the
- *	state changes, every command and reply, each chunk and message
- *	relayed.
+ *	Info: each recipient or message the local MTA refused, each
+ *	further local connection ready; warning: one that could not be
+ *	made or offers other extensions; debug: the state changes, every
+ *	command and reply, each chunk and message relayed, each command
+ *	queued behind a held text (local-hold).
  * SEE ALSO
  *	fetch_local(3), fetch_poll(3), RFC 2645, RFC 5321, RFC 2920,
  *	RFC 2033, RFC 1870, RFC 3461, RFC 3030
