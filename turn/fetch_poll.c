@@ -200,6 +200,7 @@ fetch_poll_relay_done(void *arg, const struct fetch_relay_result *r)
 	p->result.messages_refused = r->messages_refused;
 	p->result.rcpt_refused = r->rcpt_refused;
 	p->result.rcpt_deferred = r->rcpt_deferred;
+	p->result.local_connections = r->local_connections;
 	if (r->error[0] != '\0')
 		fetch_poll_fail(p, r->exit, "%s", r->error);
 	else

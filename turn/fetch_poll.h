@@ -70,6 +70,7 @@ struct fetch_poll_result {
 	unsigned	 messages_refused;
 	unsigned	 rcpt_refused;
 	unsigned	 rcpt_deferred;
+	unsigned	 local_connections;	/* to the local MTA, after ATRN */
 	unsigned	 etrn_started;
 	unsigned long	 etrn_pending;
 	double		 seconds;

@@ -159,6 +159,7 @@ struct fetch_relay_result {
 	unsigned	 rcpt_deferred;		/* local 4xx, our 452 */
 	int		 quit;		/* the provider ended with QUIT */
 	int		 local_lost;
+	unsigned	 local_connections;	/* made and greeted */
 	char		 error[FETCH_ERROR_MAX];
 };
 

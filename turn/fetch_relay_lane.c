@@ -102,6 +102,7 @@ fetch_relay_lane_init(struct fetch_relay *r, struct fetch_local *local,
 	r->lane = &r->lanes[0];
 	r->lanes[0].local = local;
 	r->lanes[0].ready = 1;
+	r->result.local_connections = 1;
 	r->nlanes = 1;
 	fetch_local_set_ops(local, &fetch_relay_lane_ops, &r->lanes[0]);
 }
@@ -353,6 +354,7 @@ fetch_relay_lane_ready(void *arg)
 		return;
 	}
 	l->ready = 1;
+	r->result.local_connections++;
 	log_info("relay event=lane-ready lane=%u local=%s", l->idx,
 	    fetch_local_name(l->local));
 	fetch_relay_resume(r);

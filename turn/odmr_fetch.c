@@ -506,12 +506,13 @@ odmr_fetch_poll_done(void *arg, const struct fetch_poll_result *r)
 	else
 		logf("event=poll server=%s:%u mode=atrn domains=%s exit=%d "
 		    "result=%s messages=%u bytes=%llu refused_messages=%u "
-		    "refused_rcpts=%u deferred_rcpts=%u seconds=%.3f%s%s%s",
+		    "refused_rcpts=%u deferred_rcpts=%u local_connections=%u "
+		    "seconds=%.3f%s%s%s",
 		    m->server_host, m->server_port,
 		    m->domains != NULL ? m->domains : "(all)", (int)r->exit,
 		    fetch_poll_exit_names[r->exit], r->messages, r->bytes,
 		    r->messages_refused, r->rcpt_refused, r->rcpt_deferred,
-		    r->seconds, r->error[0] != '\0' ? " error=\"" : "",
+		    r->local_connections, r->seconds, r->error[0] != '\0' ? " error=\"" : "",
 		    r->error, r->error[0] != '\0' ? "\"" : "");
 	m->exit = r->exit;
 	fetch_poll_free(&m->poll);

@@ -667,8 +667,9 @@ for n in 1 2 3; do
 	fetch_is 0 "--local-connections $n: 24 messages to smtp-sink"
 	check "--local-connections $n: 24 messages relayed as DATA text" sh -c "[ \$(grep -c 'event=relayed .* as=bdat-to-data reply=\"250' '$T/lanes$n.err') -eq 24 ]"
 	if [ $n -eq 1 ]; then
-		check "--local-connections 1: one connection, texts not held" sh -c "! grep -q 'event=lane-open' '$T/lanes1.err' && ! grep -q 'event=local-hold' '$T/lanes1.err'"
+		check "--local-connections 1: one connection, texts not held" sh -c "! grep -q 'event=lane-open' '$T/lanes1.err' && ! grep -q 'event=local-hold' '$T/lanes1.err' && grep -q 'event=poll .* local_connections=1 ' '$T/lanes1.err'"
 	else
+		check "--local-connections $n: the pickup line counts 2 to $n connections" grep -Eq "event=poll .* local_connections=[2-$n] " "$T/lanes$n.err"
 		check "--local-connections $n: up to $n connections, texts held for their 354 with a RSET in front of the next MAIL" sh -c "grep -q 'event=lane-ready lane=1 ' '$T/lanes$n.err' && ! grep -q 'event=lane-ready lane=$n ' '$T/lanes$n.err' && grep -q 'event=local-hold line=\"RSET\"' '$T/lanes$n.err'"
 	fi
 	check "--local-connections $n: no reply out of step" sh -c "! grep -q 'relay-desync' '$T/lanes$n.err'"
