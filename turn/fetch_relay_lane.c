@@ -297,10 +297,18 @@ fetch_relay_lane_held_data(struct fetch_relay_lane *l,
     const struct fetch_reply *rep)
 {
 	struct fetch_relay *r = l->r;
-	struct fetch_relay_held h = l->held[0];
-	struct fetch_relay_slot *s = fetch_relay_slot(r, h.slot);
+	struct fetch_relay_held h;
+	struct fetch_relay_slot *s;
 	size_t from = 0;
 
+	if (l->nheld == 0) {
+		/* fetch_local counts what it owes: this cannot happen */
+		log_warnx("relay event=relay-desync lane=%u reply=\"%u %s\"",
+		    l->idx, rep->code, rep->text);
+		return;
+	}
+	h = l->held[0];
+	s = fetch_relay_slot(r, h.slot);
 	l->nheld--;
 	memmove(&l->held[0], &l->held[1], l->nheld * sizeof(l->held[0]));
 	if (rep->code != 354) {
@@ -315,7 +323,7 @@ fetch_relay_lane_held_data(struct fetch_relay_lane *l,
 		if (!h.dot) {
 			/* the chunk is still coming: the rest goes nowhere */
 			l->discard = 1;
-			buf_reset(&l->hold);
+			buf_consume(&l->hold, h.len);
 			return;
 		}
 		from = h.text;
