@@ -470,6 +470,9 @@ turn_flush_deliver(struct turn_flush *f)
 	tp.rcpt_domain = f->rcpt_domain;
 	tp.done = turn_flush_turn_done;
 	tp.arg = f;
+	/* a next hop that writes its replies in pieces with Nagle on would
+	 * otherwise wait for our delayed ACK when we have nothing to send */
+	io_set_quickack(f->io, 1);
 	if ((f->turn = turn_session_start(f->io, &tp, &err)) == NULL) {
 		io_free(&f->io);
 		turn_flush_error(f, "cannot start the delivery: %s", err);
