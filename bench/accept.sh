@@ -136,67 +136,11 @@ for p in smtp-source smtp-sink postfix postconf postsuper python3 ss; do
 	fi
 done
 PATH=$PATH:/usr/sbin:/sbin
-if has odmrd; then
-	for p in "$ODMRD" "$CTL"; do
-		if [ ! -x "$p" ]; then
-			echo "accept.sh: $p not built: build odmrd in $builddir, give the build directory, or use --servers postfix,sink" >&2
-			exit 2
-		fi
-	done
-fi
-
 . "$srcdir/bench/lib.sh"
-W=$(bench_workdir odmr-accept-bench) || exit $?
-parent=$(dirname "$W")
-chmod 755 "$W"
-mkdir -p "$W/res"
-
-odmrd_pid=""
-sink_pid=""
-pf_running=0
-
-# stop_all - stop whatever server this script started
-stop_all() {
-	if [ -n "$odmrd_pid" ]; then
-		kill -TERM "$odmrd_pid" 2> /dev/null
-		wait "$odmrd_pid" 2> /dev/null
-		odmrd_pid=""
-	fi
-	if [ -n "$sink_pid" ]; then
-		kill -TERM "$sink_pid" 2> /dev/null
-		wait "$sink_pid" 2> /dev/null
-		sink_pid=""
-	fi
-	if [ "$pf_running" -eq 1 ]; then
-		postfix -c "$W/pf/etc" stop > /dev/null 2>&1
-		pf_running=0
-	fi
-}
-
-cleanup() {
-	stop_all
-	if [ "$keep" -eq 1 ]; then
-		echo "accept.sh: state kept in $W" >&2
-	else
-		rm -rf "$W"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 3' INT TERM
-
-# wait_listen PORT PID - wait up to 20 s for PORT to listen (PID alive)
-wait_listen() {
-	_i=0
-	while [ "$_i" -lt 200 ]; do
-		listening "$1" && return 0
-		if [ -n "$2" ] && ! kill -0 "$2" 2> /dev/null; then
-			return 1
-		fi
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 1
-}
+if has odmrd; then
+	bench_need_built "build odmrd in $builddir, give the build directory, or use --servers postfix,sink" "$ODMRD" "$CTL"
+fi
+bench_begin odmr-accept-bench	# $W, $parent, stop_all and cleanup on exit
 
 # ratio A B - A / B with two decimals, "—" when either is missing
 ratio() {

@@ -170,30 +170,11 @@ if [ "$do_perf" -eq 1 ] && ! command -v perf > /dev/null 2>&1; then
 	echo "atrn.sh: --perf needs perf (apt-get install linux-perf)" >&2
 	exit 2
 fi
-for p in "$ODMRD" "$CTL" "$FETCH"; do
-	if [ ! -x "$p" ]; then
-		echo "atrn.sh: $p not built: build odmrd and odmr-fetch in $builddir, or give the build directory" >&2
-		exit 2
-	fi
-done
-
 . "$srcdir/bench/lib.sh"
-W=$(bench_workdir odmr-atrn-bench) || exit $?
-parent=$(dirname "$W")
-# Postfix's daemons run as postfix and must get through to the queue.
-chmod 755 "$W"
-mkdir -p "$W/res" "$W/fmhome"
+bench_need_built "build odmrd and odmr-fetch in $builddir, or give the build directory" "$ODMRD" "$CTL" "$FETCH"
+bench_begin odmr-atrn-bench	# $W, $parent, traps, $hz, $ncpu
+mkdir -p "$W/fmhome"
 chmod 700 "$W/fmhome"
-
-odmrd_pid=""
-sink_pid=""
-pf_running=0
-
-trap bench_cleanup EXIT	# bench/lib.sh: stop_all, then remove $W
-trap 'exit 3' INT TERM
-
-hz=$(getconf CLK_TCK 2> /dev/null || echo 100)
-ncpu=$(getconf _NPROCESSORS_ONLN 2> /dev/null || echo 1)
 
 sink_port=$(free_port)
 smtp_port=$(free_port)

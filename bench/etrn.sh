@@ -134,29 +134,9 @@ if [ "$do_perf" -eq 1 ] && ! command -v perf > /dev/null 2>&1; then
 	echo "etrn.sh: --perf needs perf (apt-get install linux-perf)" >&2
 	exit 2
 fi
-for p in "$ODMRD" "$CTL"; do
-	if [ ! -x "$p" ]; then
-		echo "etrn.sh: $p not built: build odmrd in $builddir, or give the build directory" >&2
-		exit 2
-	fi
-done
-
 . "$srcdir/bench/lib.sh"
-W=$(bench_workdir odmr-etrn-bench) || exit $?
-parent=$(dirname "$W")
-# Postfix's daemons run as postfix and must get through to the queue.
-chmod 755 "$W"
-mkdir -p "$W/res"
-
-odmrd_pid=""
-sink_pid=""
-pf_running=0
-
-trap bench_cleanup EXIT	# bench/lib.sh: stop_all, then remove $W
-trap 'exit 3' INT TERM
-
-hz=$(getconf CLK_TCK 2> /dev/null || echo 100)
-ncpu=$(getconf _NPROCESSORS_ONLN 2> /dev/null || echo 1)
+bench_need_built "build odmrd in $builddir, or give the build directory" "$ODMRD" "$CTL"
+bench_begin odmr-etrn-bench	# $W, $parent, traps, $hz, $ncpu
 
 sink_port=$(free_port)
 

@@ -85,26 +85,11 @@ for p in smtp-source smtp-sink fetchmail python3 ss; do
 		exit 2
 	fi
 done
-for p in "$ODMRD" "$CTL" "$FETCH"; do
-	if [ ! -x "$p" ]; then
-		echo "fetch.sh: $p not built: build odmrd and odmr-fetch in $builddir, or give the build directory" >&2
-		exit 2
-	fi
-done
-
 . "$srcdir/bench/lib.sh"
-W=$(bench_workdir odmr-fetch-bench) || exit $?
-parent=$(dirname "$W")
-chmod 755 "$W"
-mkdir -p "$W/res" "$W/fmhome"
+bench_need_built "build odmrd and odmr-fetch in $builddir, or give the build directory" "$ODMRD" "$CTL" "$FETCH"
+bench_begin odmr-fetch-bench	# $W, $parent, traps (no Postfix here)
+mkdir -p "$W/fmhome"
 chmod 700 "$W/fmhome"
-
-odmrd_pid=""
-sink_pid=""
-pf_running=0	# bench/lib.sh's stop_all asks; no Postfix here
-
-trap bench_cleanup EXIT	# bench/lib.sh: stop_all, then remove $W
-trap 'exit 3' INT TERM
 
 smtp_port=$(free_port)
 odmr_port=$(free_port)

@@ -85,6 +85,36 @@ pick_parent() {
 	return 1
 }
 
+# bench_need_built HINT PROG... - exit 2 naming the first PROG not built
+bench_need_built() {
+	_hint=$1
+	shift
+	for _p in "$@"; do
+		if [ ! -x "$_p" ]; then
+			echo "$(basename "$0"): $_p not built: $_hint" >&2
+			exit 2
+		fi
+	done
+}
+
+# bench_begin NAME - the scratch directory $W (and $parent) on a real disk,
+# open to Postfix's daemons, with $W/res; no server started yet; stop all
+# and clean up on exit (bench_cleanup); $hz and $ncpu
+bench_begin() {
+	W=$(bench_workdir "$1") || exit $?
+	parent=$(dirname "$W")
+	# Postfix's daemons run as postfix and must get through to the queue.
+	chmod 755 "$W"
+	mkdir -p "$W/res"
+	odmrd_pid=""
+	sink_pid=""
+	pf_running=0
+	trap bench_cleanup EXIT
+	trap 'exit 3' INT TERM
+	hz=$(getconf CLK_TCK 2> /dev/null || echo 100)
+	ncpu=$(getconf _NPROCESSORS_ONLN 2> /dev/null || echo 1)
+}
+
 # bench_workdir NAME - the scratch directory, on a real disk
 bench_workdir() {
 	if [ -z "$parent" ]; then
