@@ -37,6 +37,45 @@
  *	Host names are resolved with getaddrinfo() in a detached thread,
  *	which reports back through loop_post(); io_free() during the lookup
  *	only detaches the request, and the posted function frees it.
+ OWNERSHIP
+ *	The rules for a connection's lifetime, whatever order close_notify,
+ *	an end of file, a reset, a write error, a timeout or a worker's
+ *	answer arrive in:
+ *
+ *	1. An io, its bufferevents, its SSL and its events belong to the
+ *	   loop thread. No other thread touches them: a worker thread
+ *	   (work 3h) gets copies of what it needs and posts its answer with
+ *	   loop_post(); the owner of the io (the session) outlives the job
+ *	   and decides there whether the io is still there. A session torn
+ *	   down while its job runs frees the io at once and itself when the
+ *	   job reports back (smtp_session.c, turn_session.c).
+ *	2. io_free() is the only way an io ends, and it may be called from
+ *	   inside any callback of the io. It frees the io's own events
+ *	   (deferred, flush, connect), which cancels them, and calls
+ *	   bufferevent_free() once on the top bufferevent. libevent then
+ *	   finalizes it after the callback running now, and the filter
+ *	   drops the socket bufferevent under it (BEV_OPT_CLOSE_ON_FREE):
+ *	   nothing of ours is called again, since io_free() leaves no
+ *	   callback of ours behind (the evbuffer callback on the socket's
+ *	   output is removed first).
+ *	3. A bufferevent's own evbuffers never get deferred callbacks
+ *	   (evbuffer_defer_callbacks()). libevent 2.1 attaches the
+ *	   bufferevent's finalizer to whichever of its callbacks is
+ *	   running when the last reference goes, and that of a deferred
+ *	   evbuffer callback has the evbuffer, not the bufferevent, as its
+ *	   argument: freeing the filter while such a callback was queued
+ *	   made libevent "finalize" the evbuffer as a bufferevent, a crash
+ *	   (SIGSEGV in bufferevent_get_underlying) or a lock taken on
+ *	   garbage (a loop hung for ever). That was the TLS teardown crash:
+ *	   output under TLS now waits in io->stage, a plain evbuffer of
+ *	   ours, and io_flush_fire() hands it to the filter.
+ *	4. The SSL belongs to the filter bufferevent, which frees it; io.c
+ *	   only calls SSL_shutdown() and reads from it.
+ *	5. Every event the io raises on its own goes through io->deferred,
+ *	   one user event per loop turn, so the callback may always free
+ *	   the io; events libevent raises are deferred to the loop too
+ *	   (BEV_OPT_DEFER_CALLBACKS), so no callback of ours ever runs from
+ *	   inside io_write(), io_free() or another libevent call of ours.
  * SEE ALSO
  *	loop(3), tls(3), OpenSMTPD io.c, RFC 3207, RFC 5321 section 2.3.8
  */
@@ -133,6 +172,7 @@ struct io {
 	struct event		*deferred;
 	unsigned		 pending;	/* 1 << enum io_event */
 	struct event		*flush;		/* io_flush_fire() */
+	struct evbuffer		*stage;		/* TLS: output until io_flush_fire() */
 	int			 direct;	/* plaintext: we write, not libevent */
 	int			 more;		/* libevent's last read was full */
 	int			 quickack;	/* TCP_QUICKACK after each read */
@@ -153,6 +193,7 @@ struct io {
 
 static void	io_deferred_fire(evutil_socket_t, short, void *);
 static void	io_flush_fire(evutil_socket_t, short, void *);
+static void	io_stage_flush(struct io *);
 static void	io_connect_next(struct io *);
 static void	io_read_more(struct io *);
 static void	io_quickack(struct io *);
@@ -388,7 +429,8 @@ io_bev_write(struct bufferevent *bev, void *arg)
 	 * queued: report only output of ours that has really drained.
 	 */
 	if (!io->wrote ||
-	    evbuffer_get_length(bufferevent_get_output(io->bev)) > io->lowat)
+	    evbuffer_get_length(bufferevent_get_output(io->bev)) > io->lowat ||
+	    (io->stage != NULL && evbuffer_get_length(io->stage) > 0))
 		return;
 	/* under TLS the records may still sit in the socket buffer */
 	if (io->under != NULL &&
@@ -797,6 +839,8 @@ io_free(struct io **iop)
 		    io->under_cb);
 	if (io->bev != NULL)
 		bufferevent_free(io->bev);	/* closes fd, frees SSL */
+	if (io->stage != NULL)
+		evbuffer_free(io->stage);
 	buf_release(&io->line);
 	free(io->error);
 	free(io->host);
@@ -838,6 +882,31 @@ io_set_input_max(struct io *io, size_t max)
 		io_apply_settings(io);
 }
 
+/* io_out_buffer - where output goes now: the stage under TLS, else the bev */
+static struct evbuffer *
+io_out_buffer(struct io *io)
+{
+	if (io->stage != NULL)
+		return io->stage;
+	/* EV_WRITE left on by a short write whose output has drained:
+	 * keep libevent from arming EPOLLOUT for what we write ourselves */
+	if (io->direct &&
+	    (bufferevent_get_enabled(io->bev) & EV_WRITE) != 0 &&
+	    evbuffer_get_length(bufferevent_get_output(io->bev)) == 0)
+		bufferevent_disable(io->bev, EV_WRITE);
+	return bufferevent_get_output(io->bev);
+}
+
+/* io_out_end - after queueing: write it once this callback returns */
+static void
+io_out_end(struct io *io)
+{
+	io->wrote = 1;
+	if (io->stage != NULL || (io->direct &&
+	    (bufferevent_get_enabled(io->bev) & EV_WRITE) == 0))
+		event_active(io->flush, EV_WRITE, 1);
+}
+
 /* io_line_free - evbuffer cleanup of a line queued as its own chain */
 static void
 io_line_free(const void *data, size_t len, void *arg)
@@ -851,15 +920,16 @@ io_line_free(const void *data, size_t len, void *arg)
 static int
 io_write_lines(struct io *io, const unsigned char *p, size_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(io->bev);
+	struct evbuffer *out = io_out_buffer(io);
 	const unsigned char *lf;
 	unsigned char *copy;
 	size_t n;
 
 	/*
 	 * bufferevent_openssl calls SSL_write() once per evbuffer chain,
-	 * and evbuffer_add_reference() makes a chain of its own, so each
-	 * line goes out in a record of its own.
+	 * evbuffer_add_reference() makes a chain of its own, and
+	 * evbuffer_add_buffer() moves chains whole: so each line goes
+	 * out in a record of its own.
 	 */
 	while (len > 0) {
 		lf = memchr(p, '\n', len);
@@ -875,7 +945,7 @@ io_write_lines(struct io *io, const unsigned char *p, size_t len)
 		p += n;
 		len -= n;
 	}
-	io->wrote = 1;
+	io_out_end(io);
 	return 0;
 }
 
@@ -886,27 +956,21 @@ io_set_line_records(struct io *io, int on)
 	io->line_records = on;
 }
 
-/* io_out_begin - before queueing: keep libevent from arming EPOLLOUT */
+/* io_stage_flush - TLS: hand the staged output to the filter (encrypts it) */
 static void
-io_out_begin(struct io *io)
+io_stage_flush(struct io *io)
 {
-	/* EV_WRITE left on by a short write whose output has drained */
-	if (io->direct &&
-	    (bufferevent_get_enabled(io->bev) & EV_WRITE) != 0 &&
-	    evbuffer_get_length(bufferevent_get_output(io->bev)) == 0)
-		bufferevent_disable(io->bev, EV_WRITE);
+	if (io->stage != NULL && io->bev != NULL &&
+	    evbuffer_get_length(io->stage) > 0)
+		(void)evbuffer_add_buffer(bufferevent_get_output(io->bev),
+		    io->stage);
 }
 
-/* io_out_end - after queueing: write it once this callback returns */
-static void
-io_out_end(struct io *io)
-{
-	if (io->direct &&
-	    (bufferevent_get_enabled(io->bev) & EV_WRITE) == 0)
-		event_active(io->flush, EV_WRITE, 1);
-}
-
-/* io_flush_fire - write the queued plaintext; libevent takes the rest */
+/*
+ * io_flush_fire - once the callback that queued output has returned:
+ * under TLS hand the stage to the filter; on plaintext write it
+ * ourselves and leave libevent only what the socket does not take
+ */
 static void
 io_flush_fire(evutil_socket_t fd, short what, void *arg)
 {
@@ -916,8 +980,13 @@ io_flush_fire(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!io->direct || io->bev == NULL ||
-	    (bufferevent_get_enabled(io->bev) & EV_WRITE) != 0)
+	if (io->bev == NULL)
+		return;
+	if (io->stage != NULL) {
+		io_stage_flush(io);
+		return;
+	}
+	if (!io->direct || (bufferevent_get_enabled(io->bev) & EV_WRITE) != 0)
 		return;
 	out = bufferevent_get_output(io->bev);
 	if (evbuffer_get_length(out) == 0)
@@ -952,12 +1021,10 @@ io_write(struct io *io, const void *data, size_t len)
 	}
 	if (io->line_records && io->tls == IO_TLS_ON)
 		return io_write_lines(io, data, len);
-	io_out_begin(io);
-	if (bufferevent_write(io->bev, data, len) != 0) {
+	if (evbuffer_add(io_out_buffer(io), data, len) != 0) {
 		io_set_error(io, "write: cannot queue output");
 		return -1;
 	}
-	io->wrote = 1;
 	io_out_end(io);
 	return 0;
 }
@@ -980,13 +1047,10 @@ io_vprintf(struct io *io, const char *fmt, va_list ap)
 		buf_release(&b);
 		return rc;
 	}
-	io_out_begin(io);
-	if (evbuffer_add_vprintf(bufferevent_get_output(io->bev), fmt,
-	    ap) < 0) {
+	if (evbuffer_add_vprintf(io_out_buffer(io), fmt, ap) < 0) {
 		io_set_error(io, "write: cannot queue output");
 		return -1;
 	}
-	io->wrote = 1;
 	io_out_end(io);
 	return 0;
 }
@@ -1010,6 +1074,8 @@ io_queued(const struct io *io)
 {
 	size_t n = 0;
 
+	if (io->stage != NULL)
+		n += evbuffer_get_length(io->stage);
 	if (io->bev != NULL)
 		n += evbuffer_get_length(bufferevent_get_output(io->bev));
 	if (io->under != NULL)
@@ -1335,12 +1401,14 @@ io_starttls(struct io *io, struct tls_ctx *ctx, int server,
 	io->under_cb = evbuffer_add_cb(bufferevent_get_output(io->under),
 	    io_under_drained, io);
 	/*
-	 * The filter encrypts on every append to its output; deferring
-	 * that to the loop turns the replies of one callback into one
-	 * TLS record rather than one record per io_printf().
+	 * The filter encrypts on every append to its output, so output
+	 * waits in io->stage until io_flush_fire() hands it over once the
+	 * current callback has returned: the replies of one callback make
+	 * one TLS record rather than one per io_printf(). (Not with
+	 * evbuffer_defer_callbacks(): see the ownership rules above.)
 	 */
-	evbuffer_defer_callbacks(bufferevent_get_output(filter),
-	    loop_event_base());
+	if (io->stage == NULL && (io->stage = evbuffer_new()) == NULL)
+		fatalx("io: out of memory for an evbuffer");
 	bufferevent_setcb(filter, io_bev_read, io_bev_write, io_bev_event, io);
 	io_apply_settings(io);
 	bufferevent_enable(filter, io->paused ? EV_WRITE : EV_READ | EV_WRITE);
@@ -1381,6 +1449,7 @@ io_tls_shutdown(struct io *io)
 	 * we do not wait for the peer's own alert (bidirectional shutdown
 	 * buys SMTP nothing: it has its own end marker).
 	 */
+	io_stage_flush(io);	/* what we said goes before the alert */
 	ERR_clear_error();
 	(void)SSL_shutdown(io->ssl);
 	ERR_clear_error();
