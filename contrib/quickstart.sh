@@ -11,26 +11,72 @@
 #		then make check; then fuzzes each parser for FUZZ_TIME
 #		(15) seconds in a clang --enable-fuzzer build in
 #		_build-fuzz/; it ends with one line "N passed, N failed".
-#		It exits non-zero on any failure. CI runs exactly this.
+#		It exits non-zero on any failure. CI runs exactly this,
+#		in a fresh Debian root (.ci/fresh-root). Each stage's wall
+#		time goes to stderr as "quickstart: stage NAME took Ns"
+#		(installs, build, tests, fuzz). It stops first, with the
+#		reason, when this machine's own name does not resolve:
+#		fetchmail refuses to run then.
 #	demo	builds without sanitizers in _build-demo/, makes a private
 #		state directory ./demo-state with a self-signed certificate
 #		and the customer domain example.org (owner "demo"), prints
 #		commands to try, and runs odmrd in the foreground on
-#		127.0.0.1:2525 (SMTP, STARTTLS).
+#		127.0.0.1:2525 (SMTP, STARTTLS). It installs what the
+#		printed commands need: swaks with its TLS module, Postfix
+#		(for smtp-sink) and fetchmail.
+#
+#	Packages are installed with a temporary /usr/sbin/policy-rc.d
+#	that forbids starting services, and Postfix is installed as "No
+#	configuration": no system-wide mail server appears on port 25,
+#	now or at the next boot. The tests run private instances.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build="$top/_build"		# check: sanitizers; demo uses _build-demo
 JOBS=$(nproc 2>/dev/null || echo 2)
 
-# Debian packages the build needs, and the ones the tests drive.
+# Debian packages the build needs, and the ones the tests drive: every
+# "require_cmd TOOL PACKAGE" under tests/ names one of these or an
+# Essential package (test-style.sh checks that). swaks needs
+# libnet-ssleay-perl for --tls (its TLS module is only a Recommends);
+# libio-socket-ssl-perl is the other half of Perl's TLS.
 BUILD_PKGS="gcc make autoconf automake pkg-config libdb5.3-dev libssl-dev
 	libsasl2-dev libsasl2-modules libsasl2-modules-db libevent-dev libidn2-dev
 	libc-ares-dev"
-TEST_PKGS="libcmocka-dev python3 procps openssl util-linux swaks postfix
+TEST_PKGS="libcmocka-dev python3 procps openssl util-linux mount swaks
+	libnet-ssleay-perl libio-socket-ssl-perl postfix fetchmail
 	clang libclang-rt-14-dev"
+# what the demo's printed commands run: swaks (with TLS), smtp-sink, fetchmail
+DEMO_PKGS="openssl swaks libnet-ssleay-perl libio-socket-ssl-perl postfix
+	fetchmail"
 
 say() { printf '%s\n' "quickstart: $*" >&2; }
+
+# stage_begin - remember when a stage started
+stage_begin() {
+	stage_t0=$(date +%s)
+}
+
+# stage_end NAME - say how long the stage took, and keep it for the summary
+stage_end() {
+	_s=$(( $(date +%s) - stage_t0 ))
+	say "stage $1 took ${_s}s"
+	stages="${stages:+$stages, }$1 ${_s}s"
+}
+
+# own_name_resolves - fetchmail looks this machine's own name up and
+# stops with "Cannot find my own host in hosts database" when it cannot
+own_name_resolves() {
+	me=$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)
+	getent hosts "$me" >/dev/null 2>&1
+}
+
+# own_name_problem - what is wrong, and what to do about it
+own_name_problem() {
+	say "this machine's name '$me' does not resolve (getent hosts $me fails):"
+	say "fetchmail then stops with \"Cannot find my own host in hosts database\"."
+	say "Add the name to /etc/hosts (for example the line '127.0.1.1 $me') or to DNS."
+}
 
 # need_pkgs PKG... - install the packages that are not installed yet
 need_pkgs() {
@@ -52,9 +98,46 @@ need_pkgs() {
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q >/dev/null || { say "apt-get update failed"; exit 1; }
+	# Postfix's tools are wanted, not a mail server for the whole machine
+	case " $missing " in
+	*" postfix "*)
+		echo 'postfix postfix/main_mailer_type select No configuration' |
+		    debconf-set-selections 2>/dev/null || true ;;
+	esac
+	policy_block
+	say "a temporary /usr/sbin/policy-rc.d keeps these packages' services (Postfix on port 25) from starting"
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing >/dev/null ||
 	    { say "apt-get install failed for:$missing"; exit 1; }
+	policy_restore
+}
+
+# policy_block - a policy-rc.d that lets no service start (exit 101);
+# one already there is kept aside, and put back by policy_restore,
+# also when apt-get fails or a signal comes
+policy_block() {
+	policy=/usr/sbin/policy-rc.d
+	policy_saved=""
+	if [ -e "$policy" ] || [ -L "$policy" ]; then
+		policy_saved=$(mktemp /usr/sbin/policy-rc.d.quickstart.XXXXXX)
+		mv -f "$policy" "$policy_saved"
+	fi
+	trap policy_restore EXIT
+	trap 'exit 129' HUP
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	printf '#!/bin/sh\n# contrib/quickstart.sh: no service starts while it installs\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+}
+
+# policy_restore - undo policy_block
+policy_restore() {
+	trap - EXIT HUP INT TERM
+	rm -f "$policy"
+	if [ -n "$policy_saved" ]; then
+		mv -f "$policy_saved" "$policy"
+		policy_saved=""
+	fi
 }
 
 # build SANITIZE - autoreconf, configure and make in $build
@@ -75,12 +158,24 @@ build() {
 
 # check - the whole test suite, with a one-line summary at the end
 check() {
+	if ! own_name_resolves; then
+		own_name_problem
+		say "stopping before the tests: every fetchmail case would fail"
+		exit 1
+	fi
+	stages=""
+	stage_begin
 	# shellcheck disable=SC2086
 	need_pkgs $BUILD_PKGS $TEST_PKGS
+	stage_end installs
+	stage_begin
 	build yes
+	stage_end build
 	cd "$build"
 	rc=0
+	stage_begin
 	make -j"$JOBS" check >check.out 2>&1 || rc=$?
+	stage_end tests
 	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP|XFAIL):' check.out || true
 	if [ ! -f test-suite.log ]; then
 		cat check.out
@@ -88,7 +183,9 @@ check() {
 		echo "0 passed, 1 failed"
 		exit 1
 	fi
+	stage_begin
 	fuzz_stage
+	stage_end fuzz
 	cd "$build"
 	pass=$(sed -n 's/^# PASS: *//p' test-suite.log)
 	fail=$(sed -n 's/^# FAIL: *//p' test-suite.log)
@@ -109,6 +206,7 @@ check() {
 		failed=$(( failed + fuzz_fail ))
 		rc=1
 	fi
+	say "stages: $stages"
 	echo "$pass passed, $failed failed"
 	exit "$rc"
 }
@@ -140,9 +238,11 @@ fuzz_stage() {
 # demo - odmrd in the foreground with a private state directory
 demo() {
 	# shellcheck disable=SC2086
-	need_pkgs $BUILD_PKGS openssl
+	need_pkgs $BUILD_PKGS $DEMO_PKGS
 	build="$top/_build-demo"	# no sanitizers: a separate tree
 	build no
+	own_name_resolves || { own_name_problem;
+		say "(only the fetchmail command below needs it)"; }
 	state="$top/demo-state"
 	conf="$state/odmrd.conf"
 	mkdir -p "$state"
