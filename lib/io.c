@@ -157,6 +157,8 @@ struct io {
 
 	struct buf		 line;
 	size_t			 input_max;
+	size_t			 output_max;	/* 0: no bound */
+	int			 throttled;	/* reading off: output_max */
 	size_t			 lowat;
 	unsigned		 timeout_ms;
 	int			 paused;
@@ -194,6 +196,7 @@ struct io {
 static void	io_deferred_fire(evutil_socket_t, short, void *);
 static void	io_flush_fire(evutil_socket_t, short, void *);
 static void	io_stage_flush(struct io *);
+static void	io_throttle(struct io *);
 static void	io_connect_next(struct io *);
 static void	io_read_more(struct io *);
 static void	io_quickack(struct io *);
@@ -305,6 +308,7 @@ io_deferred_fire(evutil_socket_t fd, short what, void *arg)
 		if (io->pending != 0)
 			event_active(io->deferred, EV_TIMEOUT, 1);
 		if (ev == IO_DATAIN && (io->bev == NULL || io->paused ||
+		    io->throttled ||
 		    io_datalen(io) == 0))
 			return;
 		if (ev == IO_DATAIN)
@@ -419,6 +423,7 @@ io_bev_write(struct bufferevent *bev, void *arg)
 	struct io *io = arg;
 
 	(void)bev;
+	io_throttle(io);
 	/* drained after a short write: back to writing ourselves */
 	if (io->direct &&
 	    evbuffer_get_length(bufferevent_get_output(io->bev)) == 0)
@@ -449,6 +454,9 @@ io_under_drained(struct evbuffer *b, const struct evbuffer_cb_info *info,
 {
 	struct io *io = arg;
 
+	/* from inside libevent's write: look again from our flush event */
+	if (io->throttled && info->n_deleted > 0)
+		event_active(io->flush, EV_WRITE, 1);
 	if (io->lowat_wait && info->n_deleted > 0 &&
 	    evbuffer_get_length(b) == 0) {
 		io->lowat_wait = 0;
@@ -512,7 +520,8 @@ io_bev_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		/* libevent turned the direction off; the caller decides */
-		if ((what & BEV_EVENT_READING) && !io->paused)
+		if ((what & BEV_EVENT_READING) && !io->paused &&
+		    !io->throttled)
 			bufferevent_enable(io->bev, EV_READ);
 		if (what & BEV_EVENT_WRITING)
 			bufferevent_enable(io->bev, EV_WRITE);
@@ -574,7 +583,7 @@ io_attach(struct io *io, int fd)
 	io_apply_settings(io);
 	/* plaintext output is ours to write (io_flush_fire) */
 	io->direct = 1;
-	if (!io->paused)
+	if (!io->paused && !io->throttled)
 		bufferevent_enable(io->bev, EV_READ);
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0 ||
 	    io_addr_text((struct sockaddr *)&ss, io->peer, sizeof(io->peer),
@@ -902,6 +911,7 @@ static void
 io_out_end(struct io *io)
 {
 	io->wrote = 1;
+	io_throttle(io);
 	if (io->stage != NULL || (io->direct &&
 	    (bufferevent_get_enabled(io->bev) & EV_WRITE) == 0))
 		event_active(io->flush, EV_WRITE, 1);
@@ -982,6 +992,7 @@ io_flush_fire(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (io->bev == NULL)
 		return;
+	io_throttle(io);
 	if (io->stage != NULL) {
 		io_stage_flush(io);
 		return;
@@ -1081,6 +1092,47 @@ io_queued(const struct io *io)
 	if (io->under != NULL)
 		n += evbuffer_get_length(bufferevent_get_output(io->under));
 	return n;
+}
+
+/* io_set_output_max - stop reading while more output than this waits */
+void
+io_set_output_max(struct io *io, size_t max)
+{
+	io->output_max = max;
+	io_throttle(io);
+}
+
+/* io_output_full - more output waits than io_set_output_max() allows */
+int
+io_output_full(const struct io *io)
+{
+	return io->throttled;
+}
+
+/*
+ * io_throttle - output backpressure: reading stops while more than
+ * output_max octets wait to be sent, and starts again once half of
+ * them have gone; input already buffered is then reported again
+ */
+static void
+io_throttle(struct io *io)
+{
+	size_t q;
+
+	if (io->bev == NULL)
+		return;
+	q = io->output_max == 0 ? 0 : io_queued(io);
+	if (!io->throttled && io->output_max > 0 && q > io->output_max) {
+		io->throttled = 1;
+		bufferevent_disable(io->bev, EV_READ);
+	} else if (io->throttled && q <= io->output_max / 2) {
+		io->throttled = 0;
+		if (io->paused)
+			return;
+		bufferevent_enable(io->bev, EV_READ);
+		if (io_datalen(io) > 0)
+			io_defer(io, IO_DATAIN);
+	}
 }
 
 /* io_line_last_octet - the octet at offset n - 1 of the input */
@@ -1225,8 +1277,8 @@ io_resume_read(struct io *io)
 	if (!io->paused)
 		return;
 	io->paused = 0;
-	if (io->bev == NULL)
-		return;
+	if (io->bev == NULL || io->throttled)
+		return;		/* io_throttle() reads again */
 	bufferevent_enable(io->bev, EV_READ);
 	if (io_datalen(io) > 0)
 		io_defer(io, IO_DATAIN);
@@ -1411,7 +1463,8 @@ io_starttls(struct io *io, struct tls_ctx *ctx, int server,
 		fatalx("io: out of memory for an evbuffer");
 	bufferevent_setcb(filter, io_bev_read, io_bev_write, io_bev_event, io);
 	io_apply_settings(io);
-	bufferevent_enable(filter, io->paused ? EV_WRITE : EV_READ | EV_WRITE);
+	bufferevent_enable(filter, io->paused || io->throttled ? EV_WRITE :
+	    EV_READ | EV_WRITE);
 	return 0;
 }
 

@@ -48,6 +48,14 @@
  *	grow our memory. io_data() returns the buffered input as one block
  *	of io_datalen() octets, io_drop() consumes some of it.
  *
+ *	Output can be bounded too: after io_set_output_max(io, n), the io
+ *	stops reading while more than n octets of output wait to be sent
+ *	(a peer that sends without reading cannot make us queue without
+ *	end), io_output_full() returns 1, and once half of them have gone
+ *	it reads again and reports IO_DATAIN for input already buffered.
+ *	A caller that takes several commands from buffered input checks
+ *	io_output_full() before each. 0, the default, is no bound.
+ *
  *	io_pause_read() stops reading (for instance while the queue commits
  *	a message); io_resume_read() restarts it and, when complete input
  *	is already buffered, reports IO_DATAIN again from the loop.
@@ -147,6 +155,8 @@ const char	*io_error(const struct io *);
 void		 io_set_timeout(struct io *, unsigned ms);
 void		 io_set_lowat(struct io *, size_t);
 void		 io_set_input_max(struct io *, size_t);
+void		 io_set_output_max(struct io *, size_t);
+int		 io_output_full(const struct io *);
 
 int		 io_write(struct io *, const void *, size_t);
 int		 io_printf(struct io *, const char *fmt, ...)
