@@ -28,6 +28,7 @@ odmr_odmrd_SOURCES = \
 	odmr/odmrd.c odmr/odmrd.h \
 	odmr/smtp_server.c \
 	odmr/smtp_session.c odmr/smtp_session.h \
+	odmr/smtp_deadline.c \
 	odmr/smtp_txn.c \
 	odmr/smtp_domains.c odmr/smtp_domains.h \
 	odmr/smtp_data.c \

@@ -86,6 +86,14 @@ static const struct conf_key odmr_conf_keys[] = {
 	{ "command_timeout", CONF_DURATION, 0, "5m", F(command_timeout),
 	    1, 3600 },
 	{ "data_timeout", CONF_DURATION, 0, "3m", F(data_timeout), 1, 3600 },
+	/* Postfix's smtpd_min_data_rate: text must keep coming this fast */
+	{ "data_min_rate", CONF_SIZE, 0, "500", F(data_min_rate), 1,
+	    1024 * 1024 * 1024 },
+	/* replies not yet taken by the client: then we stop reading */
+	{ "max_reply_backlog", CONF_SIZE, 0, "64k", F(max_reply_backlog),
+	    4096, 16 * 1024 * 1024 },
+	{ "loop_stall_timeout", CONF_DURATION, 0, "30s",
+	    F(loop_stall_timeout), 0, 3600 },
 	{ "shutdown_timeout", CONF_DURATION, 0, "30s", F(shutdown_timeout),
 	    0, 3600 },
 	{ "commit_threads", CONF_UINT, 0, "8", F(commit_threads),

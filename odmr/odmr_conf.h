@@ -48,6 +48,9 @@ struct odmr_conf {
 	uint64_t	 max_received_headers;	/* more: 554 5.4.6 loop */
 	uint64_t	 command_timeout;	/* seconds */
 	uint64_t	 data_timeout;		/* seconds */
+	uint64_t	 data_min_rate;		/* octets per second in text */
+	uint64_t	 max_reply_backlog;	/* unsent reply octets */
+	uint64_t	 loop_stall_timeout;	/* seconds, 0 = no watchdog */
 	uint64_t	 shutdown_timeout;	/* seconds, 0 = do not wait */
 	uint64_t	 commit_threads;	/* store commit pool */
 	uint64_t	 queue_lifetime;	/* seconds */

@@ -345,6 +345,8 @@ smtp_atrn_reverse(struct smtp_session *s)
 	 * reading one line from each: lines must not share a record */
 	if (s->tls)
 		io_set_line_records(s->io, 1);
+	/* the engine bounds its own output (its window of messages) */
+	io_set_output_max(s->io, 0);
 	/* the reversed session counts as a job: teardown waits for its
 	 * done callback, which gives the claims back */
 	s->job = 1;

@@ -102,10 +102,12 @@ smtp_enter_state(struct smtp_session *s, enum smtp_state state)
 	log_debug("session=%s event=state from=%s to=%s", s->id,
 	    smtp_state_names[s->state], smtp_state_names[state]);
 	s->state = state;
-	if (s->io != NULL)
+	if (s->io != NULL) {
 		io_set_timeout(s->io, (unsigned)((state == SMTP_STATE_DATA ||
 		    state == SMTP_STATE_BDAT ? s->d->conf->data_timeout :
 		    s->d->conf->command_timeout) * 1000));
+		smtp_deadline_state(s);
+	}
 }
 
 /* smtp_vreply - queue one reply line */
@@ -201,6 +203,7 @@ smtp_session_resume(struct smtp_session *s)
 		smtp_session_shutdown(s);
 		return;
 	}
+	smtp_deadline_wait(s);
 	io_resume_read(s->io);
 }
 
@@ -572,7 +575,7 @@ static void
 smtp_session_input(struct smtp_session *s)
 {
 	const struct odmr_conf *c = s->d->conf;
-	size_t len, max;
+	size_t len, max, avail;
 	int toolong;
 	char *line;
 
@@ -583,13 +586,22 @@ smtp_session_input(struct smtp_session *s)
 		switch (s->state) {
 		case SMTP_STATE_DATA:
 		case SMTP_STATE_BDAT:
+			avail = io_datalen(s->io);
 			smtp_data_input(s);
 			if (s->state == SMTP_STATE_DATA ||
-			    s->state == SMTP_STATE_BDAT || s->job || s->dead)
+			    s->state == SMTP_STATE_BDAT) {
+				if (!s->dead && s->io != NULL)
+					smtp_deadline_progress(s, avail -
+					    io_datalen(s->io));
+				return;
+			}
+			if (s->job || s->dead)
 				return;
 			continue;
 		case SMTP_STATE_AUTH:
 			smtp_auth_input(s);
+			if (s->state == SMTP_STATE_AUTH && !s->job && !s->dead)
+				smtp_deadline_wait(s);
 			if (s->state == SMTP_STATE_AUTH || s->job || s->dead)
 				return;
 			continue;
@@ -606,8 +618,16 @@ smtp_session_input(struct smtp_session *s)
 		default:
 			break;
 		}
-		if ((line = io_getline(s->io, max, &len, &toolong)) == NULL)
+		/* replies the client has not read: take no more commands */
+		if (io_output_full(s->io)) {
+			smtp_deadline_wait(s);
 			return;
+		}
+		if ((line = io_getline(s->io, max, &len, &toolong)) == NULL) {
+			smtp_deadline_wait(s);
+			return;
+		}
+		smtp_deadline_stop(s);
 		if (toolong) {
 			s->commands++;
 			smtp_reject(s, "unknown", 500,
@@ -682,7 +702,7 @@ smtp_session_tls_ready(struct smtp_session *s)
 }
 
 /* smtp_session_lost - the connection ended without QUIT */
-static void
+void
 smtp_session_lost(struct smtp_session *s, const char *what)
 {
 	if (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT ||
@@ -769,6 +789,8 @@ smtp_session_new(struct odmrd *d, struct smtp_server *server, int fd,
 	io_set_input_max(s->io, 2 * ((size_t)d->conf->max_command_line +
 	    SMTP_EXTRA_MAIL) + 2 * (size_t)d->conf->max_text_line + 4096);
 	io_set_timeout(s->io, (unsigned)(d->conf->command_timeout * 1000));
+	io_set_output_max(s->io, (size_t)d->conf->max_reply_backlog);
+	smtp_deadline_init(s);
 	log_info("session=%s event=connect client=%s port=%u service=%s",
 	    s->id, s->addr, s->port, smtp_server_name(server));
 	if (implicit_tls) {
@@ -778,14 +800,17 @@ smtp_session_new(struct odmrd *d, struct smtp_server *server, int fd,
 			    s->id, d->tls == NULL ? "no TLS certificate" :
 			    io_error(s->io));
 			io_free(&s->io);
+			smtp_deadline_free(s);
 			free(s);
 			return NULL;
 		}
+		smtp_deadline_state(s);		/* the handshake's */
 		return s;
 	}
 	s->greeted = 1;
 	s->state = SMTP_STATE_GREETING;
 	(void)io_printf(s->io, "220 %s ESMTP\r\n", d->conf->hostname);
+	smtp_deadline_wait(s);
 	return s;
 }
 
@@ -857,12 +882,14 @@ smtp_session_free(struct smtp_session *s)
 		    s->messages, s->errors, secs);
 		io_free(&s->io);
 	}
+	smtp_deadline_stop(s);
 	if (s->job) {
 		/* the job's done callback frees us (smtp_job_end) */
 		s->dead = 1;
 		return;
 	}
 	smtp_server_session_gone(s->server, s);
+	smtp_deadline_free(s);
 	smtp_txn_reset(s);
 	smtp_spool_free(&s->spool);
 	smtp_auth_free(&s->auth);

@@ -135,6 +135,9 @@ struct smtp_session {
 	int		 job;
 	int		 dead;		/* torn down while a job ran */
 	int		 shutdown;	/* close at the next idle point */
+	/* the deadline of what the session waits for (smtp_deadline.c) */
+	struct loop_timer *deadline;
+	uint64_t	 deadline_at;	/* monotonic ms */
 	/* BDAT chunk being read */
 	uint64_t	 bdat_left;
 	int		 bdat_last;
@@ -171,6 +174,7 @@ void	smtp_reply(struct smtp_session *, unsigned code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 void	smtp_reject(struct smtp_session *, const char *cmd, unsigned code,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void	smtp_session_lost(struct smtp_session *, const char *what);
 void	smtp_job_start(struct smtp_session *);
 int	smtp_job_end(struct smtp_session *);
 void	smtp_session_resume(struct smtp_session *);
@@ -212,5 +216,13 @@ size_t	smtp_server_count(const struct smtp_server *);
 const char *smtp_server_name(const struct smtp_server *);
 void	smtp_server_free(struct smtp_server **);
 void	smtp_server_session_gone(struct smtp_server *, struct smtp_session *);
+
+/* smtp_deadline.c */
+void	smtp_deadline_init(struct smtp_session *);
+void	smtp_deadline_free(struct smtp_session *);
+void	smtp_deadline_stop(struct smtp_session *);
+void	smtp_deadline_wait(struct smtp_session *);
+void	smtp_deadline_progress(struct smtp_session *, size_t);
+void	smtp_deadline_state(struct smtp_session *);
 
 #endif

@@ -48,7 +48,8 @@ field_str(const struct odmr_conf *c, const char *f, char *out, size_t sz)
 	N(max_connections_per_ip) N(queue_lifetime) N(delay_warning)
 	N(max_command_line) N(max_text_line) N(max_errors)
 	N(max_received_headers) N(command_timeout) N(data_timeout)
-	N(shutdown_timeout) N(commit_threads)
+	N(shutdown_timeout) N(commit_threads) N(data_min_rate)
+	N(max_reply_backlog) N(loop_stall_timeout)
 #undef S
 #undef N
 	if (strcmp(f, "auth_require_tls") == 0) {
@@ -103,6 +104,12 @@ static const struct good_case good_cases[] = {
 	{ "", "data_timeout", "180" },
 	{ "", "shutdown_timeout", "30" },
 	{ "", "commit_threads", "8" },
+	{ "", "data_min_rate", "500" },
+	{ "", "max_reply_backlog", "65536" },
+	{ "", "loop_stall_timeout", "30" },
+	{ "loop_stall_timeout = 0\n", "loop_stall_timeout", "0" },
+	{ "max_reply_backlog = 1M\n", "max_reply_backlog", "1048576" },
+	{ "data_min_rate = 2k\n", "data_min_rate", "2048" },
 	/* syntax: spaces, tabs, comments, CRLF, BOM, no final newline */
 	{ "hostname = mx.example.net\n", "hostname", "mx.example.net" },
 	{ "hostname=mx.example.net", "hostname", "mx.example.net" },
