@@ -18,7 +18,10 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -129,6 +132,7 @@ loop_free(void)
 
 	if (loop_base == NULL)
 		return;
+	loop_watchdog_stop();
 	for (s = loop_sigs; s != NULL; s = snext) {
 		snext = s->next;
 		event_free(s->ev);
@@ -304,4 +308,153 @@ loop_timer_free(struct loop_timer **tp)
 	event_free((*tp)->ev);
 	free(*tp);
 	*tp = NULL;
+}
+
+/*
+ * The watchdog: the loop's beat timer stores the monotonic time in
+ * loop_wd_beat; the thread compares it with the clock.
+ */
+static pthread_t		 loop_wd_thread;
+static int			 loop_wd_running;
+static pthread_mutex_t		 loop_wd_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t		 loop_wd_cond;
+static int			 loop_wd_stop;
+static unsigned			 loop_wd_stall_ms;
+static loop_stall_cb		 loop_wd_cb;
+static void			*loop_wd_arg;
+static struct loop_timer	*loop_wd_timer;
+static uint64_t			 loop_wd_beat;		/* atomic */
+static unsigned long		 loop_wd_beats;		/* atomic */
+
+/* loop_wd_now_ms - the monotonic clock in milliseconds */
+static uint64_t
+loop_wd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* loop_wd_tick - on the loop: it turned */
+static void
+loop_wd_tick(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&loop_wd_beat, loop_wd_now_ms(), __ATOMIC_RELEASE);
+	__atomic_add_fetch(&loop_wd_beats, 1, __ATOMIC_RELAXED);
+}
+
+/* loop_wd_main - the watchdog thread: check the beat until stopped */
+static void *
+loop_wd_main(void *arg)
+{
+	struct timespec until;
+	uint64_t beat, now;
+	unsigned check = loop_wd_stall_ms / 4;
+
+	(void)arg;
+	if (check == 0)
+		check = 1;
+	if (check > LOOP_WATCHDOG_BEAT_MS)
+		check = LOOP_WATCHDOG_BEAT_MS;
+	pthread_mutex_lock(&loop_wd_mtx);
+	while (!loop_wd_stop) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += check / 1000;
+		until.tv_nsec += (long)(check % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&loop_wd_cond, &loop_wd_mtx,
+		    &until);
+		if (loop_wd_stop)
+			break;
+		beat = __atomic_load_n(&loop_wd_beat, __ATOMIC_ACQUIRE);
+		now = loop_wd_now_ms();
+		if (now > beat && now - beat >= loop_wd_stall_ms) {
+			pthread_mutex_unlock(&loop_wd_mtx);
+			loop_wd_cb((unsigned)(now - beat), loop_wd_arg);
+			pthread_mutex_lock(&loop_wd_mtx);
+			/* a callback that returns: wait for a new stall */
+			__atomic_store_n(&loop_wd_beat, loop_wd_now_ms(),
+			    __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&loop_wd_mtx);
+	return NULL;
+}
+
+/* loop_watchdog_start - call stalled() if the loop stops for stall_ms */
+int
+loop_watchdog_start(unsigned stall_ms, loop_stall_cb stalled, void *arg,
+    char **error_r)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	unsigned beat;
+	int rc;
+
+	if (loop_base == NULL || loop_wd_running || stall_ms == 0) {
+		*error_r = xstrdup(loop_wd_running ? "the watchdog runs"
+		    " already" : stall_ms == 0 ? "a stall of 0 ms" :
+		    "no event loop");
+		return -1;
+	}
+	loop_wd_stall_ms = stall_ms;
+	loop_wd_cb = stalled;
+	loop_wd_arg = arg;
+	loop_wd_stop = 0;
+	beat = stall_ms / 4;
+	if (beat == 0)
+		beat = 1;
+	if (beat > LOOP_WATCHDOG_BEAT_MS)
+		beat = LOOP_WATCHDOG_BEAT_MS;
+	if ((loop_wd_timer = loop_timer_new(loop_wd_tick, NULL)) == NULL) {
+		*error_r = xstrdup("cannot create the watchdog timer");
+		return -1;
+	}
+	loop_wd_tick(NULL);
+	loop_timer_every(loop_wd_timer, beat);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&loop_wd_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);	/* signals stay ours */
+	rc = pthread_create(&loop_wd_thread, NULL, loop_wd_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		loop_timer_free(&loop_wd_timer);
+		pthread_cond_destroy(&loop_wd_cond);
+		*error_r = xasprintf("cannot start the watchdog thread: %s",
+		    strerror(rc));
+		return -1;
+	}
+	loop_wd_running = 1;
+	return 0;
+}
+
+/* loop_watchdog_stop - end the watchdog thread and its timer */
+void
+loop_watchdog_stop(void)
+{
+	if (!loop_wd_running)
+		return;
+	pthread_mutex_lock(&loop_wd_mtx);
+	loop_wd_stop = 1;
+	pthread_cond_signal(&loop_wd_cond);
+	pthread_mutex_unlock(&loop_wd_mtx);
+	pthread_join(loop_wd_thread, NULL);
+	pthread_cond_destroy(&loop_wd_cond);
+	loop_timer_free(&loop_wd_timer);
+	loop_wd_running = 0;
+}
+
+/* loop_watchdog_beats - how often the loop has beaten, for tests */
+unsigned long
+loop_watchdog_beats(void)
+{
+	return __atomic_load_n(&loop_wd_beats, __ATOMIC_RELAXED);
 }

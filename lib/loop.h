@@ -26,6 +26,15 @@
  *	queues fn(arg) to run on the loop thread, in the order posted. This
  *	is how work done in a worker thread (a disk commit, a DNS lookup)
  *	reports back without the loop ever blocking on it (STYLE.md rule 10).
+ *
+ *	loop_watchdog_start() makes a stalled loop visible: a timer on the
+ *	loop beats every LOOP_WATCHDOG_BEAT_MS (or a quarter of stall_ms)
+ *	and a thread of its own, with every signal blocked, checks the
+ *	beat; when the loop has not turned for stall_ms, the thread calls
+ *	stalled(waited_ms, arg) (which is expected to log and abort: a
+ *	deadlocked loop must not look like a live server).
+ *	loop_watchdog_stop() ends the thread; loop_free() stops it too.
+ *	loop_watchdog_beats() counts beats, for tests.
  * DIAGNOSTICS
  *	loop_init() returns -1 and an allocated message through error_r.
  *	loop_signal(), loop_run() and loop_post() return -1 on failure,
@@ -36,6 +45,9 @@
 
 typedef void (*loop_cb)(void *arg);
 typedef void (*loop_signal_cb)(int signo, void *arg);
+typedef void (*loop_stall_cb)(unsigned waited_ms, void *arg);
+
+#define LOOP_WATCHDOG_BEAT_MS	1000	/* the loop's heartbeat, at most */
 
 struct loop_timer;
 
@@ -52,5 +64,10 @@ void	loop_timer_every(struct loop_timer *, unsigned ms);
 void	loop_timer_del(struct loop_timer *);
 int	loop_timer_pending(const struct loop_timer *);
 void	loop_timer_free(struct loop_timer **);
+
+int	loop_watchdog_start(unsigned stall_ms, loop_stall_cb stalled,
+	    void *arg, char **error_r);
+void	loop_watchdog_stop(void);
+unsigned long loop_watchdog_beats(void);
 
 #endif

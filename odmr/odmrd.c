@@ -301,6 +301,29 @@ odmrd_wedged(void *arg)
 	_exit(ODMRD_EXIT_WEDGED);
 }
 
+/* odmrd_stalled - the watchdog thread: the loop has not turned; abort */
+static void
+odmrd_stalled(unsigned waited_ms, void *arg)
+{
+	(void)arg;
+	log_warnx("event=loop-stalled seconds=%u.%03u reason=\"the event loop"
+	    " has not turned for loop_stall_timeout; aborting so that the"
+	    " service manager restarts odmrd\"", waited_ms / 1000,
+	    waited_ms % 1000);
+	abort();
+}
+
+/* odmrd_test_stall - test hook (ODMRD_TEST_HOOKS=1): SIGUSR2 blocks the loop */
+static void
+odmrd_test_stall(int signo, void *arg)
+{
+	(void)signo;
+	(void)arg;
+	log_warnx("event=test-stall note=\"the loop blocks on purpose\"");
+	for (;;)
+		(void)sleep(60);
+}
+
 /* odmrd_same - two configuration strings are equal */
 static int
 odmrd_same(const char *a, const char *b)
@@ -357,6 +380,11 @@ odmrd_reload(int signo, void *arg)
 		log_warnx("event=reload-warning key=commit_threads"
 		    " reason=\"changes need a restart\"");
 		nc->commit_threads = oc->commit_threads;
+	}
+	if (nc->loop_stall_timeout != oc->loop_stall_timeout) {
+		log_warnx("event=reload-warning key=loop_stall_timeout"
+		    " reason=\"changes need a restart\"");
+		nc->loop_stall_timeout = oc->loop_stall_timeout;
 	}
 	d->conf = nc;
 	odmr_conf_free(&oc);
@@ -606,6 +634,13 @@ main(int argc, char *argv[])
 	    loop_signal(SIGTERM, odmrd_terminate, &m) == -1 ||
 	    loop_signal(SIGINT, odmrd_terminate, &m) == -1)
 		fatalx("cannot install the signal handlers");
+	if (getenv("ODMRD_TEST_HOOKS") != NULL &&
+	    loop_signal(SIGUSR2, odmrd_test_stall, NULL) == -1)
+		fatalx("cannot install the test hook");
+	if (d->conf->loop_stall_timeout > 0 && loop_watchdog_start(
+	    (unsigned)(d->conf->loop_stall_timeout * 1000), odmrd_stalled,
+	    NULL, &err) == -1)
+		fatalx("loop_stall_timeout: %s", err);
 	{
 		char smtp[256], odmr[256], odmrs[256];
 
@@ -622,6 +657,7 @@ main(int argc, char *argv[])
 
 	if (loop_run() == -1)
 		log_warnx("event=loop-error");
+	loop_watchdog_stop();
 
 	/* sessions are gone; commits in flight have reported back */
 	loop_timer_free(&m.drain_timer);
