@@ -72,6 +72,19 @@ tap_feed() {
 	done <"$1"
 }
 
+# wait_until SECONDS COMMAND... - poll COMMAND (every 0.1 s) until it
+# succeeds; 1 when SECONDS of wall clock pass first. This is how a test
+# waits for an event (a log line, a port, a file, a pid): it ends as soon
+# as the event is there, and the bound only matters when it never comes.
+# Never a fixed sleep before an assertion: a loaded machine outlasts it.
+wait_until() {
+	_wu_end=$(($(date +%s) + $1)); shift
+	until "$@"; do
+		[ "$(date +%s)" -le "$_wu_end" ] || return 1
+		sleep 0.1
+	done
+}
+
 # tap_done - print the plan and exit with the right status
 tap_done() {
 	echo "1..$tap_n"

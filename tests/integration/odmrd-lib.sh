@@ -9,16 +9,30 @@
 #	odmrd_conf KEY VALUE	set a key in $T/odmrd.conf (before start)
 #	octl ARGS...		odmrctl -f $T/odmrd.conf ARGS...
 #	odmrd_start		start odmrd -d in the background; wait until
-#				it logs event=ready (10 s), else fail
+#				it logs event=ready (30 s), else fail
 #	odmrd_stop		SIGTERM, wait for the exit (20 s); returns
 #				odmrd's exit status
+#	odmrd_wait_exit [S]	wait (S seconds, 20) for an odmrd that was
+#				already told to stop (a SIGTERM sent by a
+#				test's client) to exit by itself; returns
+#				its exit status. Never a second SIGTERM.
+#	odmrd_hup		SIGHUP; wait until odmrd has read the file
+#				(event=reloaded or reload-failed, 20 s)
 #	odmrd_kill9		SIGKILL, no questions asked
 #	odmrd_log		the path of odmrd's log ($T/odmrd.log)
+#	log_mark		the number of the log's next line
+#	wait_log PATTERN [FROM] [S]
+#				until the log from line FROM (1) on matches
+#				the extended regex PATTERN (S seconds, 20)
 #	free_port		a TCP port nobody listens on
-#	wait_port PORT		until 127.0.0.1:PORT listens (10 s)
+#	free_addr [PORT]	an address of 127.0.0.0/8 of this run's own
+#				on which nothing listens at PORT (25)
+#	wait_port PORT [ADDR] [S]
+#				until ADDR:PORT listens (127.0.0.1, 20 s)
+#	wait_file FILE [S]	until FILE exists and is not empty (20 s)
 #	start_sink DIR [OPTS]	smtp-sink -d DIR as nobody on $SINK_PORT
 #	stop_sink		stop it
-#	odmrd_wait_unclaimed D	until no delivery holds domain D (10 s)
+#	odmrd_wait_unclaimed D	until no delivery holds domain D (20 s)
 #
 # ODMRD_WRAPPER, when set, prefixes the odmrd command (valgrind, strace).
 
@@ -32,6 +46,59 @@ odmrd_pid=""
 # free_port - print a TCP port nobody listens on
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# free_addr [PORT] - print an address of 127.0.0.0/8 that is this run's
+# own, with nothing listening on PORT (25): a site that must be at a
+# fixed port (an MX host, the address of route client) gets one, so
+# that two copies of the suite running at once never share one. It is
+# drawn at random (seeded with the pid, too) from 127.1.0.1 to
+# 127.254.255.254, away from 127.0.0.0/16 where the machine's own names
+# live (127.0.0.1, 127.0.1.1, 127.0.0.53), and bound once to be sure.
+free_addr() {
+	python3 - "${1:-25}" "$$" <<'PY'
+import os, random, socket, sys
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+rnd = random.Random(int.from_bytes(os.urandom(8), "big") ^ (pid << 20) ^ os.getpid())
+for _ in range(200):
+    a = "127.%d.%d.%d" % (rnd.randint(1, 254), rnd.randint(0, 255), rnd.randint(1, 254))
+    s = socket.socket()
+    try:
+        # SO_REUSEADDR as servers set it: only a listener makes it fail
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((a, port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(a)
+    sys.exit(0)
+sys.exit("free_addr: no free address on port %d in 200 tries" % port)
+PY
+}
+
+# log_mark - the number of the next line odmrd's log will have
+log_mark() {
+	touch "$T/odmrd.log"
+	echo $(($(wc -l <"$T/odmrd.log") + 1))
+}
+
+# log_from_has PATTERN FROM - the log from line FROM on matches PATTERN
+log_from_has() {
+	tail -n +"$2" "$T/odmrd.log" 2>/dev/null | grep -Eq -e "$1"
+}
+
+# wait_log PATTERN [FROM] [SECONDS] - until odmrd's log, from line FROM
+# (1: the whole log) on, matches the extended regex PATTERN; 1 after
+# SECONDS (20). Take FROM from log_mark before the cause of the event,
+# so that an older line cannot answer for it.
+wait_log() {
+	wait_until "${3:-20}" log_from_has "$1" "${2:-1}"
+}
+
+# wait_file FILE [SECONDS] - until FILE exists and is not empty (20 s)
+wait_file() {
+	wait_until "${2:-20}" test -s "$1"
 }
 
 # odmrd_cleanup - the EXIT trap: stop odmrd and remove $T
@@ -107,8 +174,8 @@ odmrd_start() {
 	_from=$(($(wc -l <"$T/odmrd.log") + 1))
 	$ODMRD_WRAPPER "$ODMRD" -f "$T/odmrd.conf" -d >>"$T/odmrd.log" 2>&1 &
 	odmrd_pid=$!
-	_i=0
-	while [ $_i -lt 200 ]; do
+	_end=$(($(date +%s) + 30))
+	while [ "$(date +%s)" -le $_end ]; do
 		tail -n +"$_from" "$T/odmrd.log" 2>/dev/null |
 		    grep -q 'event=ready' && return 0
 		if ! kill -0 "$odmrd_pid" 2>/dev/null; then
@@ -117,7 +184,6 @@ odmrd_start() {
 			break
 		fi
 		sleep 0.05
-		_i=$((_i + 1))
 	done
 	diag "odmrd did not start; its log:"
 	tail -n 20 "$T/odmrd.log" | sed 's/^/#   /'
@@ -128,19 +194,43 @@ odmrd_start() {
 odmrd_stop() {
 	[ -n "$odmrd_pid" ] || return 1
 	kill -TERM "$odmrd_pid" 2>/dev/null
-	_i=0
-	while kill -0 "$odmrd_pid" 2>/dev/null && [ $_i -lt 400 ]; do
-		sleep 0.05
-		_i=$((_i + 1))
-	done
-	if kill -0 "$odmrd_pid" 2>/dev/null; then
-		diag "odmrd ignored SIGTERM for 20 s"
+	odmrd_wait_exit 20
+}
+
+# odmrd_gone - odmrd's process has exited (the shell reaps it while it
+# waits for its other commands, so an exited odmrd is gone by the next
+# poll)
+odmrd_gone() {
+	! kill -0 "$odmrd_pid" 2>/dev/null
+}
+
+# odmrd_wait_exit [SECONDS] - until odmrd exits (20 s), sending nothing:
+# for a daemon that a test's client already sent SIGTERM. A second
+# SIGTERM would race with its exit: after event=stopped the handlers are
+# gone, and the signal kills it (status 143) while the sanitizers still
+# check for leaks. Returns odmrd's exit status; after SECONDS, SIGKILL.
+odmrd_wait_exit() {
+	[ -n "$odmrd_pid" ] || return 1
+	if ! wait_until "${1:-20}" odmrd_gone; then
+		diag "odmrd did not exit within ${1:-20} s of SIGTERM"
 		kill -9 "$odmrd_pid"
 	fi
 	wait "$odmrd_pid"
 	_rc=$?
 	odmrd_pid=""
 	return $_rc
+}
+
+# odmrd_hup - SIGHUP, then wait until odmrd has read its configuration:
+# event=reloaded, or event=reload-failed, after the signal (20 s). The
+# reload's warnings (event=reload-warning) come before either line.
+odmrd_hup() {
+	[ -n "$odmrd_pid" ] || return 1
+	_hup_from=$(log_mark)
+	kill -HUP "$odmrd_pid"
+	wait_log 'event=(reloaded|reload-failed) ' "$_hup_from" 20 && return 0
+	diag "odmrd did not finish a reload within 20 s of SIGHUP"
+	return 1
 }
 
 # odmrd_kill9 - SIGKILL odmrd
@@ -151,14 +241,15 @@ odmrd_kill9() {
 	odmrd_pid=""
 }
 
-# wait_port PORT - until something listens on 127.0.0.1:PORT (10 s)
+# port_listens PORT [ADDR] - something accepts connections on ADDR:PORT
+port_listens() {
+	python3 -c 'import socket, sys; socket.create_connection((sys.argv[2], int(sys.argv[1])), 1).close()' "$1" "${2:-127.0.0.1}" 2>/dev/null
+}
+
+# wait_port PORT [ADDR] [SECONDS] - until something listens on ADDR:PORT
+# (127.0.0.1, 20 s)
 wait_port() {
-	_i=0
-	until python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null; do
-		_i=$((_i + 1))
-		[ $_i -lt 100 ] || return 1
-		sleep 0.1
-	done
+	wait_until "${3:-20}" port_listens "$1" "${2:-127.0.0.1}"
 }
 
 # start_sink DIR [OPTIONS...] - smtp-sink -d DIR (as nobody) on a new
@@ -179,15 +270,14 @@ stop_sink() {
 	sink_pid=""
 }
 
+# odmrd_unclaimed D - no delivery holds domain D now
+odmrd_unclaimed() {
+	octl --json queue | python3 -c 'import json, sys
+sys.exit(any(d["domain"] == sys.argv[1] and d["flush"] for d in json.load(sys.stdin)["domains"]))' "$1"
+}
+
 # odmrd_wait_unclaimed D - until no delivery holds domain D (odmrd gives
-# claims back asynchronously), 10 s at most
+# claims back asynchronously), 20 s at most
 odmrd_wait_unclaimed() {
-	_i=0
-	while [ $_i -lt 100 ]; do
-		octl --json queue | python3 -c 'import json, sys
-sys.exit(any(d["domain"] == sys.argv[1] and d["flush"] for d in json.load(sys.stdin)["domains"]))' "$1" && return 0
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 1
+	wait_until 20 odmrd_unclaimed "$1"
 }
