@@ -128,27 +128,27 @@ has_ipv6() {
 	python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null
 }
 
-# stub_start - dns-stub.py at a free port; sets DNS_PORT, stub_pid
+# stub_ready - the stub wrote its port, or died
+stub_ready() {
+	[ -s "$T/ready" ] || ! kill -0 "$stub_pid" 2>/dev/null
+}
+
+# stub_start - dns-stub.py on a port it picks itself (-p 0: free for UDP
+# and TCP, no race with another run); sets DNS_PORT, stub_pid
 stub_start() {
 	_addrs="-a 127.0.0.1"
 	has_ipv6 && _addrs="$_addrs -a ::1"
-	for _try in 1 2 3; do
-		DNS_PORT=$(free_port)
-		rm -f "$T/ready"
-		# shellcheck disable=SC2086
-		python3 "$STUB" -p "$DNS_PORT" $_addrs -z "$T/zone" \
-		    -l "$T/dns.log" -r "$T/ready" 2>"$T/dns.err" &
-		stub_pid=$!
-		_i=0
-		while [ ! -e "$T/ready" ] && [ $_i -lt 100 ] &&
-		    kill -0 "$stub_pid" 2>/dev/null; do
-			sleep 0.05; _i=$((_i + 1))
-		done
-		[ -e "$T/ready" ] && return 0
-		kill "$stub_pid" 2>/dev/null
-		wait "$stub_pid" 2>/dev/null
-		stub_pid=""
-	done
+	rm -f "$T/ready"
+	# shellcheck disable=SC2086
+	python3 "$STUB" -p 0 $_addrs -z "$T/zone" \
+	    -l "$T/dns.log" -r "$T/ready" 2>"$T/dns.err" &
+	stub_pid=$!
+	wait_until 20 stub_ready
+	DNS_PORT=$(cat "$T/ready" 2>/dev/null)
+	[ -n "$DNS_PORT" ] && return 0
+	kill "$stub_pid" 2>/dev/null
+	wait "$stub_pid" 2>/dev/null
+	stub_pid=""
 	return 1
 }
 
@@ -257,23 +257,39 @@ expect servfail 75 TEMPFAIL 4.4.3 "SERVFAIL: TEMPFAIL 4.4.3"
 ml refused refused.test
 expect refused 75 TEMPFAIL 4.4.3 "REFUSED: TEMPFAIL 4.4.3"
 
+# The bound is a wall-clock promise, and a loaded machine can add more
+# than SLACK_MS to one run by itself: a run over the bound is measured
+# again, up to three runs, and one inside it passes. A resolver that
+# ignores the bound is over it every time. Giving up early is never load.
 ml silent -t "$BOUND_MS" silent.test
 expect silent 75 TEMPFAIL 4.4.3 "server that never answers: TEMPFAIL 4.4.3"
-if [ "$MS" -ge $((BOUND_MS - 100)) ] && [ "$MS" -le $((BOUND_MS + SLACK_MS)) ]
-then
-	ok "... and it gave up at the bound (${MS} ms for -t $BOUND_MS)"
+runs="$MS"
+early=no
+[ "$MS" -ge $((BOUND_MS - 100)) ] || early=yes
+while [ "$MS" -gt $((BOUND_MS + SLACK_MS)) ] && [ "$(echo $runs | wc -w)" -lt 3 ]; do
+	ml silent -t "$BOUND_MS" silent.test
+	runs="$runs $MS"
+	[ "$MS" -ge $((BOUND_MS - 100)) ] || early=yes
+done
+if [ "$early" = no ] && [ "$MS" -le $((BOUND_MS + SLACK_MS)) ]; then
+	ok "... and it gave up at the bound (${runs} ms for -t $BOUND_MS)"
 else
-	not_ok "... it gave up after ${MS} ms for -t $BOUND_MS"
+	not_ok "... it gave up after ${runs} ms for -t $BOUND_MS"
 fi
 
 ml halfsilent -t "$BOUND_MS" halfsilent.test
 expect_addrs halfsilent "best MX host silent: the other one's address" <<'EOF'
 20 ok.halfsilent.test 127.0.4.2 25
 EOF
+runs="$MS"
+while [ "$MS" -gt $((BOUND_MS + SLACK_MS)) ] && [ "$(echo $runs | wc -w)" -lt 3 ]; do
+	ml halfsilent -t "$BOUND_MS" halfsilent.test
+	runs="$runs $MS"
+done
 if [ "$MS" -le $((BOUND_MS + SLACK_MS)) ]; then
-	ok "... within the bound (${MS} ms for -t $BOUND_MS)"
+	ok "... within the bound (${runs} ms for -t $BOUND_MS)"
 else
-	not_ok "... after ${MS} ms for -t $BOUND_MS"
+	not_ok "... after ${runs} ms for -t $BOUND_MS"
 fi
 
 ml noaddr noaddr.test
@@ -388,19 +404,20 @@ expect routeport 75 TEMPFAIL 4.3.5 "route with a bad port: TEMPFAIL 4.3.5"
 ml routeempty -H "127.0.0.1,,127.0.0.2"
 expect routeempty 75 TEMPFAIL 4.3.5 "route with an empty entry: TEMPFAIL 4.3.5"
 
-dead=$(free_port)
-_t0=$(date +%s%N)
-"$ML" -s "127.0.0.1:$dead" -t 3000 -H "192.0.2.1:25,[2001:db8::1]" \
+# asked of the stub, whose log shows every query (written before the
+# answer goes out): not a timing, the absence of a query proves it
+_q0=$(wc -l <"$T/dns.log")
+"$ML" -s "$SERVER" -t 3000 -H "192.0.2.1:25,[2001:db8::1]" \
     >"$T/literal.out" 2>>"$T/stderr.all"
 RC=$?
-MS=$(( ($(date +%s%N) - _t0) / 1000000 ))
-if [ $MS -lt 1000 ]; then
-	expect_addrs literal "route of literals only: no DNS needed (${MS} ms)" <<'EOF'
+_q1=$(wc -l <"$T/dns.log")
+if [ "$_q1" -eq "$_q0" ]; then
+	expect_addrs literal "route of literals only: no DNS needed (no query)" <<'EOF'
 0 192.0.2.1 192.0.2.1 25
 1 2001:db8::1 2001:db8::1 25
 EOF
 else
-	not_ok "route of literals only took ${MS} ms: it asked the DNS"
+	not_ok "route of literals only asked the DNS: $(tail -n +$((_q0 + 1)) "$T/dns.log" | tr '\n' '|')"
 fi
 
 # --- bad input and server lists ------------------------------------------

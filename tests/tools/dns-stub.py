@@ -24,7 +24,11 @@
 #	client retries over TCP.
 #
 #	Each query is logged to LOGFILE as "PROTO NAME TYPE RESULT".
-#	READYFILE is created once every socket listens.
+#	READYFILE is created once every socket listens, and holds the port
+#	(one line); it appears whole (written aside, then renamed).
+#	With -p 0 the stub picks a port that is free for UDP and TCP on
+#	every ADDRESS itself: no other program can take it between a test's
+#	choice and the bind, as with a port chosen beforehand.
 #
 #	A test tool: Python 3 standard library only; the DNS encoding is
 #	written out by hand (RFC 1035 sections 4.1 and 4.2).
@@ -33,6 +37,7 @@
 
 import argparse
 import ipaddress
+import os
 import socket
 import socketserver
 import struct
@@ -291,33 +296,50 @@ def main():
                     if reply is not None:
                         s.sendall(struct.pack('!H', len(reply)) + reply)
 
-    servers = []
-    for addr in args.address or ['127.0.0.1']:
-        fam = socket.AF_INET6 if ':' in addr else socket.AF_INET
+    def bind_all(port):
+        """bind_all - UDP and TCP servers on PORT of every address; with
+        port 0, the port the first socket got is used for the rest"""
+        servers = []
+        for addr in args.address or ['127.0.0.1']:
+            fam = socket.AF_INET6 if ':' in addr else socket.AF_INET
 
-        class U(socketserver.ThreadingUDPServer):
-            address_family = fam
-            allow_reuse_address = True
-            daemon_threads = True
+            class U(socketserver.ThreadingUDPServer):
+                address_family = fam
+                allow_reuse_address = True
+                daemon_threads = True
 
-        class T(socketserver.ThreadingTCPServer):
-            address_family = fam
-            allow_reuse_address = True
-            daemon_threads = True
+            class T(socketserver.ThreadingTCPServer):
+                address_family = fam
+                allow_reuse_address = True
+                daemon_threads = True
+            try:
+                servers.append(U((addr, port), UDPHandler))
+                port = servers[-1].server_address[1]
+                servers.append(T((addr, port), TCPHandler))
+            except OSError as e:
+                for s in servers:
+                    s.server_close()
+                raise OSError('%s port %d: %s' % (addr, port, e)) from e
+        return servers, port
+
+    tries = 50 if args.port == 0 else 1
+    for i in range(tries):
         try:
-            servers.append(U((addr, args.port), UDPHandler))
-            servers.append(T((addr, args.port), TCPHandler))
+            servers, port = bind_all(args.port)
+            break
         except OSError as e:
-            print('dns-stub: %s port %d: %s' % (addr, args.port, e),
-                  file=sys.stderr)
-            sys.exit(2)
+            if i == tries - 1:
+                print('dns-stub: %s' % e, file=sys.stderr)
+                sys.exit(2)
     threads = [threading.Thread(target=s.serve_forever, daemon=True)
                for s in servers]
     for t in threads:
         t.start()
     if args.ready:
-        with open(args.ready, 'w', encoding='ascii') as f:
-            f.write('ready\n')
+        tmp = args.ready + '.tmp'
+        with open(tmp, 'w', encoding='ascii') as f:
+            f.write('%d\n' % port)
+        os.rename(tmp, args.ready)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
