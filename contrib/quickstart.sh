@@ -106,9 +106,17 @@ need_pkgs() {
 	esac
 	policy_block
 	say "a temporary /usr/sbin/policy-rc.d keeps these packages' services (Postfix on port 25) from starting"
+	# its chatter (debconf's notes) only when it fails
+	alog=$(mktemp)
 	# shellcheck disable=SC2086
-	apt-get install -y -q --no-install-recommends $missing >/dev/null ||
-	    { say "apt-get install failed for:$missing"; exit 1; }
+	if ! apt-get install -y -q --no-install-recommends $missing \
+	    >"$alog" 2>&1; then
+		tail -n 30 "$alog" >&2
+		rm -f "$alog"
+		say "apt-get install failed for:$missing"
+		exit 1
+	fi
+	rm -f "$alog"
 	policy_restore
 }
 
