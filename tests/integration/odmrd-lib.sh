@@ -24,9 +24,13 @@
 #	wait_log PATTERN [FROM] [S]
 #				until the log from line FROM (1) on matches
 #				the extended regex PATTERN (S seconds, 20)
+#	log_count PATTERN [FROM]
+#				how many lines from FROM on match PATTERN
+#	wait_log_count PATTERN N [FROM] [S]
+#				until at least N lines from FROM match
 #	free_port		a TCP port nobody listens on
-#	free_addr [PORT]	an address of 127.0.0.0/8 of this run's own
-#				on which nothing listens at PORT (25)
+#	free_addr [PORT] [N]	N (1) distinct addresses of 127.0.0.0/8 of
+#				this run's own, nothing listening at PORT (25)
 #	wait_port PORT [ADDR] [S]
 #				until ADDR:PORT listens (127.0.0.1, 20 s)
 #	wait_file FILE [S]	until FILE exists and is not empty (20 s)
@@ -48,20 +52,24 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# free_addr [PORT] - print an address of 127.0.0.0/8 that is this run's
-# own, with nothing listening on PORT (25): a site that must be at a
-# fixed port (an MX host, the address of route client) gets one, so
-# that two copies of the suite running at once never share one. It is
-# drawn at random (seeded with the pid, too) from 127.1.0.1 to
-# 127.254.255.254, away from 127.0.0.0/16 where the machine's own names
-# live (127.0.0.1, 127.0.1.1, 127.0.0.53), and bound once to be sure.
+# free_addr [PORT] [N] - print N (1) distinct addresses of 127.0.0.0/8,
+# one a line, that are this run's own, with nothing listening on PORT
+# (25): a site that must be at a fixed port (an MX host, the address of
+# route client) gets one, so that two copies of the suite running at
+# once never share one. They are drawn at random (seeded with the pid,
+# too) from 127.1.0.1 to 127.254.255.254, away from 127.0.0.0/16 where
+# the machine's own names live (127.0.0.1, 127.0.1.1, 127.0.0.53), and
+# each is bound once to be sure.
 free_addr() {
-	python3 - "${1:-25}" "$$" <<'PY'
+	python3 - "${1:-25}" "${2:-1}" "$$" <<'PY'
 import os, random, socket, sys
-port, pid = int(sys.argv[1]), int(sys.argv[2])
+port, n, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 rnd = random.Random(int.from_bytes(os.urandom(8), "big") ^ (pid << 20) ^ os.getpid())
-for _ in range(200):
+got = []
+for _ in range(200 * n):
     a = "127.%d.%d.%d" % (rnd.randint(1, 254), rnd.randint(0, 255), rnd.randint(1, 254))
+    if a in got:
+        continue
     s = socket.socket()
     try:
         # SO_REUSEADDR as servers set it: only a listener makes it fail
@@ -71,10 +79,18 @@ for _ in range(200):
         continue
     finally:
         s.close()
-    print(a)
-    sys.exit(0)
-sys.exit("free_addr: no free address on port %d in 200 tries" % port)
+    got.append(a)
+    if len(got) == n:
+        print("\n".join(got))
+        sys.exit(0)
+sys.exit("free_addr: no %d free addresses on port %d" % (n, port))
 PY
+}
+
+# re_quote TEXT - TEXT as an extended regex that matches it literally
+# (an address's dots, a route's brackets)
+re_quote() {
+	printf '%s\n' "$1" | sed 's/[][\.*^$+?(){}|/]/\\&/g'
 }
 
 # log_mark - the number of the next line odmrd's log will have
@@ -94,6 +110,23 @@ log_from_has() {
 # so that an older line cannot answer for it.
 wait_log() {
 	wait_until "${3:-20}" log_from_has "$1" "${2:-1}"
+}
+
+# log_count PATTERN [FROM] - how many lines of odmrd's log, from line
+# FROM (1) on, match the extended regex PATTERN
+log_count() {
+	tail -n +"${2:-1}" "$T/odmrd.log" 2>/dev/null | grep -Ec -e "$1"
+}
+
+# log_count_ge PATTERN N FROM - at least N lines from FROM match
+log_count_ge() {
+	[ "$(log_count "$1" "$3")" -ge "$2" ]
+}
+
+# wait_log_count PATTERN N [FROM] [SECONDS] - until at least N lines of
+# the log from FROM (1) on match PATTERN; 1 after SECONDS (20)
+wait_log_count() {
+	wait_until "${4:-20}" log_count_ge "$1" "$2" "${3:-1}"
 }
 
 # wait_file FILE [SECONDS] - until FILE exists and is not empty (20 s)

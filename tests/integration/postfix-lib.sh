@@ -19,6 +19,11 @@
 #	postfix_start DIR	postfix check and start, then wait until PORT
 #				listens (15 s); returns 1 on any failure
 #	postfix_stop DIR	postfix stop, quietly
+#	postfix_held DIR	how many messages DIR's hold queue has
+#	postfix_wait_held DIR N [S]
+#				until the hold queue has N messages (20 s):
+#				wait for cleanup to file what smtpd took,
+#				never sleep a second and hope
 #
 # What setup, conf and start say goes to DIR/start.log: quote it when
 # postfix_start fails.
@@ -103,4 +108,20 @@ postfix_start() {
 # postfix_stop DIR - stop the instance; quiet when it is not running
 postfix_stop() {
 	postfix -c "$1/conf" stop >/dev/null 2>&1
+}
+
+# postfix_held DIR - the number of messages in the instance's hold queue
+postfix_held() {
+	postqueue -c "$1/conf" -j 2>/dev/null | grep -c '"queue_name": *"hold"'
+}
+
+# postfix_held_ge DIR N - the hold queue has at least N messages
+postfix_held_ge() {
+	[ "$(postfix_held "$1")" -ge "$2" ]
+}
+
+# postfix_wait_held DIR N [SECONDS] - until the instance holds at least N
+# messages; 1 after SECONDS (20)
+postfix_wait_held() {
+	wait_until "${3:-20}" postfix_held_ge "$1" "$2"
 }

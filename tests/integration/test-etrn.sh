@@ -19,7 +19,8 @@
 #	(anonymous and authenticated as someone else); --etrn owner after
 #	AUTH on the MX port, and on the ODMR port; 530 on the ODMR port
 #	before AUTH; 501 and 503; --route client delivers to the address
-#	that sent ETRN (127.0.0.2, port 25); a repeated ETRN during a flush
+#	that sent ETRN (port 25 of an address of the run's own); a repeated
+#	ETRN during a flush
 #	starts no second flush; the Postfix site holds every message;
 #	--tls verify against the test CA succeeds, and a host name the
 #	certificate does not carry defers with the reason in odmrctl queue;
@@ -28,6 +29,12 @@
 #	its error; a site that hangs up mid-DATA loses nothing and gets the
 #	message on the next flush; odmrctl flush does what ETRN does; and
 #	no sanitizer report in odmrd's log.
+#
+#	Whatever must listen on port 25 (the site of --route client, the MX
+#	hosts) does so on addresses from free_addr, drawn for this run from
+#	127.0.0.0/8, so that two copies of the suite can run at once. Every
+#	wait is for its event (a log line after a mark, a port, a file, a
+#	queue count), bounded; none is a fixed sleep.
 #	KEEP_T=1 keeps the work directory.
 
 . "$top_srcdir/tests/tap.sh"
@@ -47,6 +54,17 @@ fi
 
 odmrd_setup
 chmod 711 "$T"
+# the sites at port 25, each at an address of this run's own: route
+# client's (the ETRN client binds it too), mx1.mx.test (sender.test's MX
+# as well), dead.mx.test (nothing listens there) and the Postfix that
+# answers for localhost and mx.wrong.test
+set -- $(free_addr 25 4)
+if [ $# -ne 4 ]; then
+	not_ok "free_addr found no 4 free addresses in 127.0.0.0/8 for port 25"
+	tap_done
+fi
+CLIENT_ADDR=$1 MX1_ADDR=$2 DEADMX_ADDR=$3 PT_ADDR=$4
+diag "port 25 sites: client $CLIENT_ADDR, mx1 $MX1_ADDR, dead MX $DEADMX_ADDR, Postfix $PT_ADDR"
 ETC="$top_srcdir/tests/tools/etrn-client.py"
 SINK_PORT=$(free_port)
 DEAD_PORT=$(free_port)
@@ -75,16 +93,20 @@ sink_start() {
 	smtp-sink -u nobody -d "$1/%M." "127.0.0.1:$SINK_PORT" 50 \
 	    >"$T/sink.log" 2>&1 &
 	sink_pid=$!
-	python3 - "$SINK_PORT" <<'EOF'
-import socket, sys, time
-for _ in range(100):
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.05)
-sys.exit(1)
-EOF
+	wait_port "$SINK_PORT" || diag "smtp-sink does not listen on $SINK_PORT"
+}
+
+# start_customer NAME ARGS... - turn-customer.py dumping into $T/NAME,
+# its port in $T/NAME.port; waits for that file (20 s); sets cust_pid
+# and CPORT
+start_customer() {
+	_n=$1; shift
+	rm -f "$T/$_n.port"
+	python3 "$top_srcdir/tests/tools/turn-customer.py" \
+	    --port-file "$T/$_n.port" --dump "$T/$_n" "$@" >"$T/$_n.log" 2>&1 &
+	cust_pid=$!
+	wait_file "$T/$_n.port" || diag "turn-customer.py $_n wrote no port file"
+	CPORT=$(cat "$T/$_n.port" 2>/dev/null)
 }
 
 # send DOMAIN N - queue N messages for DOMAIN with swaks
@@ -112,16 +134,6 @@ wait_empty() {
 		    ! octl domain show "$1" | grep -q "^flush: *running"; then
 			return 0
 		fi
-		sleep 0.2
-	done
-	return 1
-}
-
-# wait_log PATTERN SECONDS - until odmrd's log has PATTERN
-wait_log() {
-	_end=$(($(date +%s) + $2))
-	while [ "$(date +%s)" -le $_end ]; do
-		grep -q "$1" "$(odmrd_log)" && return 0
 		sleep 0.2
 	done
 	return 1
@@ -227,41 +239,40 @@ check "owned.test delivered via the ODMR port's ETRN" wait_empty owned.test 20
 
 # ---- 4. a repeated ETRN during a flush starts no second flush ---------------
 kill "$sink_pid"; wait "$sink_pid" 2>/dev/null
-python3 "$top_srcdir/tests/tools/turn-customer.py" --port-file "$T/cust.port" \
-    --dump "$T/slow" --stall-dot >"$T/cust.log" 2>&1 &
-cust_pid=$!
-sleep 0.5
-CPORT=$(cat "$T/cust.port")
+start_customer slow --stall-dot
 octl domain set example.org --route "127.0.0.1:$CPORT" >/dev/null
 send example.org 3
-runs=$(grep -c 'event=flush-run domain=example.org' "$(odmrd_log)")
+from=$(log_mark)
 out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN example.org" "ETRN example.org" "ETRN example.org")
 check "three ETRNs in a row are all answered 25x" \
     sh -c "[ \$(echo '$out' | grep -c '^25[03] ') -eq 3 ]"
-sleep 1
-runs2=$(grep -c 'event=flush-run domain=example.org' "$(odmrd_log)")
-check "only one flush started for them ($runs -> $runs2)" \
-    test "$runs2" -eq $((runs + 1))
+# odmrd logs event=etrn, and event=flush-run for a flush it starts,
+# before it replies: once the three are logged, every flush they could
+# start is too (no time to wait out)
+wait_log_count 'event=etrn node=example.org ' 3 "$from" ||
+    diag "odmrd logged $(log_count 'event=etrn node=example.org ' "$from") of the 3 ETRNs"
+runs=$(log_count 'event=flush-run domain=example.org ' "$from")
+check "only one flush started for them ($runs)" test "$runs" -eq 1
+check "the other two found it running (already=yes)" \
+    test "$(log_count 'event=etrn node=example.org .*already=yes' "$from")" -eq 2
 out=$(octl flush example.org 2>&1); rc=$?
 check "odmrctl flush during a running flush: exit 1, says who delivers ($out)" \
     sh -c "[ $rc -eq 1 ] && echo '$out' | grep -q 'being delivered by odmrd'"
 kill "$cust_pid"; wait "$cust_pid" 2>/dev/null; cust_pid=""
 check "the stalled flush ends when the site goes away" \
-    wait_log 'event=flush-end domain=example.org status=failed' 20
+    wait_log 'event=flush-end domain=example.org status=failed' "$from"
 check "the stalled message is still queued (3 messages)" \
     test "$(queued example.org)" = 3
 
 # ---- 5. a site that hangs up mid-DATA loses nothing -------------------------
-python3 "$top_srcdir/tests/tools/turn-customer.py" --port-file "$T/cust2.port" \
-    --dump "$T/hang" --hangup-text 20 >"$T/cust2.log" 2>&1 &
-cust_pid=$!
-sleep 0.5
-octl domain set example.org --route "127.0.0.1:$(cat "$T/cust2.port")" >/dev/null
+start_customer hang --hangup-text 20
+octl domain set example.org --route "127.0.0.1:$CPORT" >/dev/null
+from=$(log_mark)
 out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN example.org")
 check "ETRN to a site that hangs up mid-DATA starts ($out)" \
     sh -c "echo '$out' | grep -q '^253 '"
 check "that flush ends, not completed" \
-    wait_log "event=flush-end domain=example.org status=failed.*closed the connection" 20
+    wait_log "event=flush-end domain=example.org status=failed.*closed the connection" "$from"
 check "all 3 messages are still queued after the hang-up" \
     test "$(queued example.org)" = 3
 out=$(octl flush example.org 2>&1); rc=$?
@@ -277,11 +288,12 @@ kill "$cust_pid"; wait "$cust_pid" 2>/dev/null; cust_pid=""
 
 # ---- 6. an unreachable route leaves every message queued with its error ----
 send dead.test 3
+from=$(log_mark)
 out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN dead.test")
 check "ETRN to an unreachable route still starts ($out)" \
     sh -c "echo '$out' | grep -q '^253 OK, 3 pending'"
 check "the flush to the dead route ends failed" \
-    wait_log 'event=flush-end domain=dead.test status=failed' 20
+    wait_log 'event=flush-end domain=dead.test status=failed' "$from"
 check "dead.test keeps its 3 messages" test "$(queued dead.test)" = 3
 n=$(octl queue dead.test | grep -c "cannot connect to 127.0.0.1:$DEAD_PORT")
 check "odmrctl queue dead.test shows the connection error on each message ($n)" \
@@ -294,82 +306,83 @@ check "odmrctl flush to the dead route: exit 3 with the reason" \
 
 # ---- 7. --route client: delivery to the address that sent ETRN ---------------
 mkdir -p "$T/csink" && chmod 777 "$T/csink"
-smtp-sink -u nobody -d "$T/csink/%M." 127.0.0.2:25 10 >"$T/csink.log" 2>&1 &
+smtp-sink -u nobody -d "$T/csink/%M." "$CLIENT_ADDR:25" 10 >"$T/csink.log" 2>&1 &
 sink2_pid=$!
-sleep 0.5
+wait_port 25 "$CLIENT_ADDR" || diag "smtp-sink does not listen on $CLIENT_ADDR:25"
 send client.test 2
-out=$(etrn --source 127.0.0.2 --user alice --password alicepw 127.0.0.1 "$SMTP_PORT" "ETRN client.test")
-check "route client: ETRN from 127.0.0.2 as the owner ($out)" \
+out=$(etrn --source "$CLIENT_ADDR" --user alice --password alicepw 127.0.0.1 "$SMTP_PORT" "ETRN client.test")
+check "route client: ETRN from $CLIENT_ADDR as the owner ($out)" \
     sh -c "echo '$out' | grep -q '^253 OK, 2 pending'"
 check "route client: client.test delivered" wait_empty client.test 20
-check "route client: the site at 127.0.0.2:25 got both messages" \
+check "route client: the site at $CLIENT_ADDR:25 got both messages" \
     sh -c "[ \$(ls '$T/csink' | wc -l) -eq 2 ]"
-check "route client: odmrd connected to 127.0.0.2" \
-    grep -q 'event=flush-end domain=client.test status=done relay=127.0.0.2\[127.0.0.2\]:25' "$(odmrd_log)"
+check "route client: odmrd connected to $CLIENT_ADDR" \
+    log_from_has "event=flush-end domain=client.test status=done relay=$(re_quote "$CLIENT_ADDR[$CLIENT_ADDR]:25")" 1
 out=$(octl flush client.test 2>&1); rc=$?
 check "odmrctl flush refuses route client (exit 1)" test $rc -eq 1
 kill "$sink2_pid"; wait "$sink2_pid" 2>/dev/null; sink2_pid=""
 
 # ---- 7b. --route mx: preference order, a dead best MX, DNS from dns-stub --
-DNS_PORT=$(free_port)
-python3 "$top_srcdir/tests/tools/dns-stub.py" -p "$DNS_PORT" -r "$T/dns.ready" \
+# the stub picks its port itself (-p 0) and writes it to dns.ready
+python3 "$top_srcdir/tests/tools/dns-stub.py" -p 0 -r "$T/dns.ready" \
     -l "$T/dns.log" \
     "mx.test MX 5 dead.mx.test" "mx.test MX 10 mx1.mx.test" \
-    "dead.mx.test A 127.0.0.7" "mx1.mx.test A 127.0.0.3" \
+    "dead.mx.test A $DEADMX_ADDR" "mx1.mx.test A $MX1_ADDR" \
     "nullmx.test MX 0 ." \
-    "mxok.test MX 10 localhost" "localhost A 127.0.0.6" \
-    "mxbad.test MX 10 mx.wrong.test" "mx.wrong.test A 127.0.0.6" \
+    "mxok.test MX 10 localhost" "localhost A $PT_ADDR" \
+    "mxbad.test MX 10 mx.wrong.test" "mx.wrong.test A $PT_ADDR" \
     "sender.test MX 10 mx1.mx.test" \
     >"$T/dns.out" 2>&1 &
 dns_pid=$!
 odmrd_extra_cleanup="$odmrd_extra_cleanup; kill $dns_pid 2>/dev/null"
-_i=0; while [ ! -e "$T/dns.ready" ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
+wait_file "$T/dns.ready" || diag "dns-stub.py did not start: $(cat "$T/dns.out")"
+DNS_PORT=$(cat "$T/dns.ready" 2>/dev/null)
 odmrd_stop
 odmrd_conf dns_servers "127.0.0.1:$DNS_PORT"
 odmrd_start || not_ok "odmrd restarts with dns_servers"
 mkdir -p "$T/mxsink" && chmod 777 "$T/mxsink"
-smtp-sink -u nobody -d "$T/mxsink/%M." 127.0.0.3:25 10 >"$T/mxsink.log" 2>&1 &
+smtp-sink -u nobody -d "$T/mxsink/%M." "$MX1_ADDR:25" 10 >"$T/mxsink.log" 2>&1 &
 sink2_pid=$!
-sleep 0.5
+wait_port 25 "$MX1_ADDR" || diag "smtp-sink does not listen on $MX1_ADDR:25"
 octl domain add mx.test --owner alice --etrn any --route mx --tls may >/dev/null
 octl domain add nullmx.test --owner alice --etrn any --route mx >/dev/null
 send mx.test 2
 send nullmx.test 1
+from=$(log_mark)
 out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN mx.test" "ETRN nullmx.test")
 check "--route mx: mx.test delivered" wait_empty mx.test 30
 check "--route mx: the dead best MX (pref 5) was tried first" \
-    grep -q 'event=flush-connect-error domain=mx.test relay=dead.mx.test:25' "$(odmrd_log)"
-check "--route mx: delivered by the pref 10 MX, 127.0.0.3" \
-    grep -q 'event=flush-end domain=mx.test status=done relay=mx1.mx.test\[127.0.0.3\]:25' "$(odmrd_log)"
+    log_from_has 'event=flush-connect-error domain=mx.test relay=dead.mx.test:25' "$from"
+check "--route mx: delivered by the pref 10 MX, $MX1_ADDR" \
+    log_from_has "event=flush-end domain=mx.test status=done relay=mx1.mx.test\\[$(re_quote "$MX1_ADDR")\\]:25" "$from"
 check "--route mx: the site got both messages" \
     sh -c "[ \$(ls '$T/mxsink' | wc -l) -eq 2 ]"
 check "--route mx: a null MX (RFC 7505) fails the flush" \
-    wait_log 'event=flush-end domain=nullmx.test status=failed' 20
+    wait_log 'event=flush-end domain=nullmx.test status=failed' "$from"
 n=$(octl queue nullmx.test | grep -c 'MX lookup for nullmx.test failed')
 check "--route mx: the null MX reason is on the queued message ($n)" test "$n" -eq 1
 # a DSN goes to the MX of its recipient's domain when bounce_relay is unset
-python3 "$top_srcdir/tests/tools/turn-customer.py" --port-file "$T/rej.port" \
-    --dump "$T/rej" --reject bad@rej.test >"$T/rej.log" 2>&1 &
-cust_pid=$!
-sleep 0.5
+start_customer rej --reject bad@rej.test
 octl domain add rej.test --owner alice --etrn any \
-    --route "127.0.0.1:$(cat "$T/rej.port")" --tls none >/dev/null
+    --route "127.0.0.1:$CPORT" --tls none >/dev/null
 swaks -s 127.0.0.1 -p "$SMTP_PORT" -f someone@sender.test -t bad@rej.test \
     --header "Subject: will bounce" --silent 2
 nmx=$(ls "$T/mxsink" | wc -l)
+from=$(log_mark)
 out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN rej.test")
 check "the 550 from rej.test's site queues a DSN" \
-    wait_log 'event=dsn-queued .*kind=failure to=<someone@sender.test>' 20
-check "the DSN is delivered to sender.test's MX (127.0.0.3)" \
-    wait_log 'event=flush-end domain=dsn.odmr.invalid status=done relay=mx1.mx.test\[127.0.0.3\]:25' 20
+    wait_log 'event=dsn-queued .*kind=failure to=<someone@sender.test>' "$from"
+check "the DSN is delivered to sender.test's MX ($MX1_ADDR)" \
+    wait_log "event=flush-end domain=dsn.odmr.invalid status=done relay=mx1.mx.test\\[$(re_quote "$MX1_ADDR")\\]:25" "$from"
 check "sender.test's MX received the DSN" \
     sh -c "[ \$(ls '$T/mxsink' | wc -l) -eq $((nmx + 1)) ] && grep -l 'Undelivered Mail Returned to Sender' '$T/mxsink'/* >/dev/null"
 # a DSN to a domain that does not exist fails at once (no 5-day retry)
 swaks -s 127.0.0.1 -p "$SMTP_PORT" -f someone@nowhere.test -t bad@rej.test \
     --header "Subject: will bounce into nothing" --silent 2
+from=$(log_mark)
 out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN rej.test")
 check "a DSN for a sender domain with no DNS (NXDOMAIN) fails at once" \
-    wait_log 'event=dsn-undeliverable domain=dsn.odmr.invalid destination=nowhere.test failed=1 to_postmaster=0 lost=1' 20
+    wait_log 'event=dsn-undeliverable domain=dsn.odmr.invalid destination=nowhere.test failed=1 to_postmaster=0 lost=1' "$from"
 check "and leaves the DSN domain empty" test "$(queued dsn.odmr.invalid)" = 0
 kill "$cust_pid"; wait "$cust_pid" 2>/dev/null; cust_pid=""
 kill "$sink2_pid"; wait "$sink2_pid" 2>/dev/null; sink2_pid=""
@@ -393,8 +406,9 @@ if postfix_setup "$PF" "$PFPORT" &&
 	check "fetchmail --protocol ETRN exits 0 (rc=$rc)" test $rc -eq 0
 	check "fetchmail saw the 253 reply" grep -q '253 OK, 4 pending' "$T/fm.log"
 	check "postfix.test is delivered to Postfix" wait_empty postfix.test 30
-	sleep 1
-	held=$(postqueue -c "$PF/conf" -j 2>/dev/null | grep -c '"queue_name": *"hold"')
+	# until cleanup has filed all four into the hold queue
+	postfix_wait_held "$PF" 4 || diag "Postfix's hold queue has $(postfix_held "$PF") of 4"
+	held=$(postfix_held "$PF")
 	check "Postfix holds the 4 messages ($held)" test "$held" -eq 4
 	HOME="$T/fm" FETCHMAILHOME="$T/fm" timeout 60 fetchmail -v -N -d0 \
 	    --nosyslog --pidfile "$T/fm/fetchmail.pid" -p ETRN -P "$SMTP_PORT" \
@@ -415,8 +429,8 @@ if postfix_setup "$PT" "$PTPORT" &&
 	"smtpd_tls_cert_file = $T/site.pem" "smtpd_tls_key_file = $T/site.key" \
 	'smtpd_tls_security_level = may' \
 	'smtpd_recipient_restrictions = check_recipient_access inline:{ tls.test=HOLD, tlsname.test=HOLD, mxok.test=HOLD, mxbad.test=HOLD }' &&
-    echo "127.0.0.6:25 inet n - n - - smtpd" >>"$PT/conf/master.cf" &&
-    postfix_start "$PT"; then
+    echo "$PT_ADDR:25 inet n - n - - smtpd" >>"$PT/conf/master.cf" &&
+    postfix_start "$PT" && wait_port 25 "$PT_ADDR"; then
 	ok "a private Postfix with STARTTLS runs on 127.0.0.1:$PTPORT"
 	octl domain add tls.test --owner alice --etrn any \
 	    --route "localhost:$PTPORT" --tls verify >/dev/null
@@ -424,6 +438,7 @@ if postfix_setup "$PT" "$PTPORT" &&
 	    --route "127.0.0.1:$PTPORT" --tls verify >/dev/null
 	send tls.test 2
 	send tlsname.test 2
+	from=$(log_mark)
 	out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN tls.test" "ETRN tlsname.test")
 	check "ETRN for both TLS domains starts" \
 	    sh -c "[ \$(echo '$out' | grep -c '^253 ') -eq 2 ]"
@@ -431,7 +446,7 @@ if postfix_setup "$PT" "$PTPORT" &&
 	check "--tls verify: the session ran inside TLS and verified" \
 	    grep -q 'event=turn-tls relay=.* verified=yes name=localhost' "$(odmrd_log)"
 	check "--tls verify, a name the certificate lacks: flush fails" \
-	    wait_log 'event=flush-end domain=tlsname.test status=failed' 20
+	    wait_log 'event=flush-end domain=tlsname.test status=failed' "$from"
 	check "--tls verify, wrong name: both messages stay queued" \
 	    test "$(queued tlsname.test)" = 2
 	n=$(octl queue tlsname.test | grep -c 'TLS handshake with 127.0.0.1 failed')
@@ -444,11 +459,12 @@ if postfix_setup "$PT" "$PTPORT" &&
 	    --tls verify >/dev/null
 	send mxok.test 1
 	send mxbad.test 1
+	from=$(log_mark)
 	out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN mxok.test" "ETRN mxbad.test")
 	check "--route mx --tls verify, MX host localhost: delivered" \
 	    wait_empty mxok.test 30
 	check "--route mx --tls verify, MX host mx.wrong.test: flush fails" \
-	    wait_log 'event=flush-end domain=mxbad.test status=failed' 20
+	    wait_log 'event=flush-end domain=mxbad.test status=failed' "$from"
 	n=$(octl queue mxbad.test | grep -c 'TLS handshake with mx.wrong.test failed.*mismatch')
 	check "--route mx, a host name the certificate lacks: deferred with the reason ($n)" \
 	    test "$n" -eq 1
@@ -460,9 +476,10 @@ sink_start "$T/sink3"
 octl domain add enc.test --owner alice --etrn any \
     --route "127.0.0.1:$SINK_PORT" --tls encrypt >/dev/null
 send enc.test 2
+from=$(log_mark)
 out=$(etrn 127.0.0.1 "$SMTP_PORT" "ETRN enc.test")
 check "--tls encrypt with a site without STARTTLS: flush fails" \
-    wait_log 'event=flush-end domain=enc.test status=failed.*does not offer STARTTLS' 20
+    wait_log 'event=flush-end domain=enc.test status=failed.*does not offer STARTTLS' "$from"
 check "--tls encrypt: nothing sent in plaintext" \
     sh -c "[ \$(ls '$T/sink3' | wc -l) -eq 0 ]"
 n=$(octl queue enc.test | grep -c 'TLS is required')
@@ -481,7 +498,7 @@ check "--retry: retry.test is delivered without any ETRN" wait_empty retry.test 
 check "--retry: the flush was started by the retry scan" \
     grep -q 'event=flush-run domain=retry.test trigger=retry' "$(odmrd_log)"
 check "--retry: a dead route backs off" \
-    wait_log 'event=retry-backoff domain=retrydead.test next_in=2s' 30
+    wait_log 'event=retry-backoff domain=retrydead.test next_in=2s' 1 30
 check "--retry: the dead route's message stays queued" \
     test "$(queued retrydead.test)" = 1
 octl domain set retrydead.test --retry off >/dev/null
