@@ -19,6 +19,11 @@
 #	is logged; with postmaster set, a double bounce reaches it; DSNs
 #	wait in the DSN domain (odmrctl queue) while bounce_relay is down,
 #	and mail to the DSN domain is refused.
+#
+#	"Nothing more arrives" is never a fixed sleep: it is checked once
+#	odmrd has finished the work that would have sent it (the DSN domain
+#	empty, or whole bounce rounds that began after the cause, as its
+#	debug log shows: event=bounce-state from=deliver to=idle).
 #	KEEP_T=1 keeps the work directory.
 
 . "$top_srcdir/tests/tap.sh"
@@ -40,31 +45,32 @@ start_tc() {
 	python3 "$TC" --port-file "$T/$_n.port" --dump "$T/$_n" "$@" \
 	    >"$T/$_n.log" 2>&1 &
 	TC_PID=$!
-	_i=0
-	while [ ! -s "$T/$_n.port" ] && [ $_i -lt 100 ]; do
-		sleep 0.05; _i=$((_i + 1))
-	done
-	TC_PORT=$(cat "$T/$_n.port")
+	wait_file "$T/$_n.port" || diag "turn-customer.py $_n wrote no port file"
+	TC_PORT=$(cat "$T/$_n.port" 2>/dev/null)
 }
 
-# wait_files DIR N SECONDS - until DIR holds N .eml files
+# has_files DIR N - DIR holds N captured messages (NNNN.json, which
+# turn-customer.py writes after NNNN.eml, each whole)
+has_files() {
+	[ "$(ls "$1"/*.json 2>/dev/null | wc -l)" -ge "$2" ]
+}
+
+# wait_files DIR N SECONDS - until DIR holds N captured messages
 wait_files() {
-	_end=$(($(date +%s) + $3))
-	while [ "$(date +%s)" -le $_end ]; do
-		[ "$(ls "$1"/*.eml 2>/dev/null | wc -l)" -ge "$2" ] && return 0
-		sleep 0.2
-	done
-	return 1
+	wait_until "$3" has_files "$1" "$2"
 }
 
-# wait_log PATTERN SECONDS - until odmrd's log has PATTERN
-wait_log() {
-	_end=$(($(date +%s) + $2))
-	while [ "$(date +%s)" -le $_end ]; do
-		grep -q "$1" "$(odmrd_log)" && return 0
-		sleep 0.2
-	done
-	return 1
+# wait_rounds N - until N bounce rounds have ended after this call: with
+# N >= 2 at least one began after it, so whatever was queued before has
+# had a whole round to be delivered (bounce_interval is 1 s)
+wait_rounds() {
+	wait_log_count 'event=bounce-state from=deliver to=idle' "$1" "$(log_mark)" 30 ||
+	    diag "fewer than $1 bounce rounds ended in 30 s"
+}
+
+# dsn_empty - the DSN domain holds nothing
+dsn_empty() {
+	[ "$(queued dsn.odmr.invalid)" = 0 ]
 }
 
 # dsncheck ARGS... - dsn-check.py; its "ok:" line must not reach TAP
@@ -131,12 +137,15 @@ no DSN for the failure" "MAIL FROM:<never@remote.test>" \
     "RCPT TO:<bad@example.org> NOTIFY=NEVER" \
     "RCPT TO:<good@example.org> NOTIFY=SUCCESS")
 check "queued the NOTIFY=NEVER/SUCCESS message ($id3)" test -n "$id3"
+from=$(log_mark)
 out=$(python3 "$ETC" 127.0.0.1 "$SMTP_PORT" "ETRN example.org")
 check "ETRN example.org starts ($out)" sh -c "echo '$out' | grep -q '^253 '"
-check "the flush ends" wait_log 'event=flush-end domain=example.org' 20
+check "the flush ends" wait_log 'event=flush-end domain=example.org' "$from"
 check "three DSNs reach bounce_relay (two failures, one relayed)" \
     wait_files "$T/relay" 3 20
-sleep 1
+# every DSN of that flush was queued before its flush-end: once the DSN
+# domain is empty, all of them reached bounce_relay, a fourth one too
+wait_until 20 dsn_empty || diag "the DSN domain still holds $(queued dsn.odmr.invalid)"
 n=$(ls "$T/relay"/*.eml 2>/dev/null | wc -l)
 check "exactly three DSNs, not one for NOTIFY=NEVER ($n)" test "$n" -eq 3
 for j in "$T/relay"/*.json; do
@@ -176,8 +185,9 @@ check "queued a message from <> ($id4)" test -n "$id4"
 before=$(ls "$T/relay"/*.eml | wc -l)
 python3 "$ETC" 127.0.0.1 "$SMTP_PORT" "ETRN example.org" >/dev/null
 check "the failure of a message from <> is logged as a lost DSN" \
-    wait_log "event=dsn-lost id=$id4" 20
-sleep 2
+    wait_log "event=dsn-lost id=$id4"
+# a DSN for it would have been queued by now: a whole round delivers it
+wait_rounds 2
 after=$(ls "$T/relay"/*.eml | wc -l)
 check "no DSN was sent for the message from <> ($before -> $after)" \
     test "$after" -eq "$before"
@@ -185,7 +195,7 @@ check "no DSN was sent for the message from <> ($before -> $after)" \
 # ---- 3. expiry after --lifetime -------------------------------------------
 id5=$(send -f late@remote.test -t user@exp.test --header "Subject: too late")
 check "queued a message for exp.test (--lifetime 2s) ($id5)" test -n "$id5"
-check "the bounce round expires it" wait_log "event=expired id=$id5 domain=exp.test" 15
+check "the bounce round expires it" wait_log "event=expired id=$id5 domain=exp.test" 1 15
 check "exp.test's queue is empty after expiry" test "$(queued exp.test)" = 0
 check "the expiry DSN reaches bounce_relay" wait_files "$T/relay" $((after + 1)) 15
 D5=$(grep -l 'late@remote.test' "$T/relay"/*.json | sed 's/json$/eml/')
@@ -206,7 +216,8 @@ check "the bounced message left example.org's queue" \
     sh -c "! grep -q '$id6' '$T/q6.out'"
 out=$(octl bounce "$id6" 2>&1); rc=$?
 check "odmrctl bounce of a message already gone: exit 1" test $rc -eq 1
-sleep 3
+# a whole round has tried bounce_relay, which is down
+wait_rounds 2
 n=$(queued dsn.odmr.invalid)
 check "the DSN waits in the DSN domain while bounce_relay is down ($n)" \
     test "$n" -ge 1
@@ -235,7 +246,7 @@ octl domain set example.org --route "127.0.0.1:$(cat "$T/cust.port")" >/dev/null
 id7=$(send -f '<>' -t bad@example.org --header "Subject: bounce of a bounce")
 python3 "$ETC" 127.0.0.1 "$SMTP_PORT" "ETRN example.org" >/dev/null
 check "the failed message from <> makes a double bounce" \
-    wait_log "event=dsn-queued id=$id7 .*to=<postmaster@isp.test> double_bounce=yes" 20
+    wait_log "event=dsn-queued id=$id7 .*to=<postmaster@isp.test> double_bounce=yes"
 check "the double bounce reaches bounce_relay" wait_files "$T/relay2" 2 20
 check "the double bounce goes to the postmaster" \
     sh -c "grep -l 'postmaster@isp.test' '$T/relay2'/*.json | grep -q ."
@@ -251,11 +262,13 @@ failures only" "MAIL FROM:<quiet@remote.test>" \
 check "queued two messages for slow.test ($id8 $id9)" \
     sh -c "[ -n '$id8' ] && [ -n '$id9' ]"
 check "a delay DSN is reported for the waiting message" \
-    wait_log "event=delayed id=$id8 domain=slow.test rcpts=1 dsn=queued" 20
+    wait_log "event=delayed id=$id8 domain=slow.test rcpts=1 dsn=queued"
 check "the NOTIFY=FAILURE message is marked, with no DSN" \
-    wait_log "event=delayed id=$id9 domain=slow.test rcpts=1 dsn=none" 20
+    wait_log "event=delayed id=$id9 domain=slow.test rcpts=1 dsn=none"
 check "the delay DSN reaches bounce_relay" wait_files "$T/relay2" $((before + 1)) 20
-sleep 4
+# more rounds, each with the delay scan (every delay_warning/10): none
+# may report the messages again
+wait_rounds 4
 after=$(ls "$T/relay2"/*.eml | wc -l)
 check "one delay DSN only, however many rounds ($before -> $after)" \
     test "$after" -eq $((before + 1))

@@ -68,18 +68,14 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# wait_port PORT - until something listens on 127.0.0.1:PORT (5 s)
+# port_listens PORT - something accepts connections on 127.0.0.1:PORT
+port_listens() {
+	python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" 2>/dev/null
+}
+
+# wait_port PORT - until something listens on 127.0.0.1:PORT (20 s)
 wait_port() {
-	python3 - "$1" <<'PY'
-import socket, sys, time
-for _ in range(100):
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.05)
-sys.exit(1)
-PY
+	wait_until 20 port_listens "$1"
 }
 
 # customer NAME ARGS... - start turn-customer.py; sets CPORT and CPID
@@ -90,10 +86,7 @@ customer() {
 	    --state-file "$T/$_n.state" "$@" 2>"$T/$_n.err" &
 	CPID=$!
 	pids="$pids $CPID"
-	_i=0
-	while [ ! -s "$T/$_n.port" ] && [ $_i -lt 100 ]; do
-		sleep 0.05; _i=$((_i + 1))
-	done
+	wait_until 20 test -s "$T/$_n.port"
 	CPORT=$(cat "$T/$_n.port")
 }
 

@@ -12,7 +12,8 @@ DESCRIPTION
     DATA text with the dot-stuffing undone, or the BDAT chunks joined)
     and NNNN.json (the MAIL and RCPT lines, whether DATA or BDAT
     carried it, the number of chunks, and how many commands had
-    already arrived, pipelined, when MAIL was read).
+    already arrived, pipelined, when MAIL was read). Both are whole
+    when they appear, the .json last, before the 250 is sent.
 
     It is strict where the engine must be careful: a MAIL while a
     transaction is still open (after a refused BDAT, say; RFC 3030
@@ -287,14 +288,20 @@ class Conn:
         eightbit = any(b > 127 for b in self.text) and \
             "BODY=8BITMIME" not in mail_upper and \
             "BODY=BINARYMIME" not in mail_upper
-        with open(base + ".eml", "wb") as f:
+        # each file appears whole (written aside as a dot file, then
+        # renamed), the .json last: a test that sees NNNN.json can read
+        # both, and waits for that, not for a time
+        tmp = os.path.join(self.args.dump, ".%04d.tmp" % n)
+        with open(tmp, "wb") as f:
             f.write(self.text)
-        with open(base + ".json", "w") as f:
+        os.rename(tmp, base + ".eml")
+        with open(tmp, "w") as f:
             json.dump({"mail": self.mail, "rcpts": self.rcpts, "via": via,
                        "chunks": self.chunks, "pipelined": self.pipelined,
                        "ahead": ahead,
                        "eightbit": eightbit,
                        "unsolicited": self.unsolicited}, f)
+        os.rename(tmp, base + ".json")
         if self.args.hangup_after == n and not self.state["hung_up"]:
             self.state["hung_up"] = True
             raise Closed("hangup")
