@@ -526,6 +526,17 @@ queue_msg() {
 	fi
 }
 
+# ehlo_lacks PORT KEYWORD - the EHLO reply of 127.0.0.1:PORT does not
+# offer KEYWORD (a Postfix reload has taken effect)
+ehlo_lacks() {
+	python3 -c 'import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+s.ehlo("fetch.test")
+lacks = not s.has_extn(sys.argv[2])
+s.quit()
+sys.exit(0 if lacks else 1)' "$1" "$2" 2>/dev/null
+}
+
 # fetch NAME ARGS... - odmr-fetch under timeout 60; status in $rc, stderr in $T/NAME.err
 fetch() {
 	_n=$1; shift
@@ -728,7 +739,9 @@ if postfix_setup "$PF" "$PFPORT" &&
 	check "odmrd failed reject@example.org with Postfix's 554" grep -q 'event=failed .*to=<reject@example.org>.*554' "$(odmrd_log)"
 	check "Postfix: BDAT relayed as BDAT (the 2.5 MiB message in 1 MiB chunks), never DATA" sh -c "grep -q 'event=relay-command line=\"BDAT 1048576\"' '$T/postfix.err' && grep -q 'local-send line=\"BDAT 1048576\"' '$T/postfix.err' && grep -q 'local-send line=\"BDAT [0-9]* LAST\"' '$T/postfix.err' && ! grep -q 'local-send line=\"DATA\"' '$T/postfix.err' && [ \$(grep -c 'event=relayed .* as=bdat reply=\"250' '$T/postfix.err') -eq 8 ]"
 	odmrd_wait_unclaimed example.org
-	sleep 1	# cleanup files the last message into the hold queue
+	# until cleanup has filed every message into the hold queue
+	postfix_wait_held "$PF" $(echo $pf_ids $later_id | wc -w) ||
+	    diag "Postfix holds $(postfix_held "$PF") of $(echo $pf_ids $later_id | wc -w)"
 	DROP=reject@example.org,later@example.org fx postfix "Postfix" "$PF/conf" $pf_ids $later_id
 	fx dsn "$PF/conf" "$dsn_id"
 	fx left example.org "$later_id" later@example.org "450"
@@ -736,25 +749,29 @@ if postfix_setup "$PF" "$PFPORT" &&
 	fx empty example.org
 	# the scripted BDAT cases, to Postfix: BDAT to BDAT, and a chunk over
 	# the SIZE we offer (10240000 less 1024)
+	pf_before=$(postfix_held "$PF")
 	bdat_provider 10300000
 	fetch bdatpf --server "127.0.0.1:$BDAT_PORT" --user alice --password-file "$T/pw" --tls none --domains example.org --deliver-to "127.0.0.1:$PFPORT"
 	fetch_is 3 "BDAT provider to Postfix: the malformed BDAT size ends the session"
 	bdat_done
 	check "BDAT provider to Postfix: chunks relayed as BDAT, the first grown by our Received:" sh -c "grep -q 'event=relay-chunk size=[0-9]* last=no as=bdat' '$T/bdatpf.err' && ! grep -q 'local-send line=\"DATA\"' '$T/bdatpf.err' && ! grep -q 'local-send line=\"BDAT 10300000' '$T/bdatpf.err'"
-	sleep 1	# cleanup files the last message into the hold queue
+	# the five messages bdat.py sends whole, filed into the hold queue
+	postfix_wait_held "$PF" $((pf_before + 5)) ||
+	    diag "Postfix holds $(postfix_held "$PF"), want $((pf_before + 5))"
 	python3 "$T/bdat.py" check "BDAT provider to Postfix" postfix "$PF/conf" >"$T/bdatc.out" 2>&1 || not_ok "bdat.py check failed"
 	tap_feed "$T/bdatc.out"
 
 	# Postfix without CHUNKING, two connections: held texts whose DATA
 	# Postfix refuses (no valid recipient) among accepted ones
 	postsuper -c "$PF/conf" -d ALL >/dev/null 2>&1
+	# the reload is done when smtpd's EHLO stops offering CHUNKING
 	if postconf -c "$PF/conf" -e 'smtpd_discard_ehlo_keywords = chunking' &&
-	    postfix -c "$PF/conf" reload >/dev/null 2>&1; then
+	    postfix -c "$PF/conf" reload >/dev/null 2>&1 &&
+	    wait_until 20 ehlo_lacks "$PFPORT" chunking; then
 		ok "Postfix reloaded without CHUNKING"
 	else
 		not_ok "Postfix reloaded without CHUNKING"
 	fi
-	sleep 1
 	ids=""
 	queue_msg nc1 c1@example.org plain
 	queue_msg nc2 c2@example.org dots
@@ -787,7 +804,8 @@ if postfix_setup "$PF" "$PFPORT" &&
 	check "Postfix without CHUNKING: no nested MAIL after a refused DATA" sh -c "! grep -qi 'nested' '$T/nochunk.err'"
 	odmrd_wait_unclaimed example.org
 	check "odmrd failed reject@example.org in the three messages that had it, with Postfix's 5xx" sh -c "[ \$(grep -c 'event=failed .*to=<reject@example.org>.*55' '$(odmrd_log)') -eq $((refused_before + 3)) ]"
-	sleep 1	# cleanup files the last message into the hold queue
+	postfix_wait_held "$PF" $(echo $nc_ids | wc -w) ||
+	    diag "Postfix holds $(postfix_held "$PF") of $(echo $nc_ids | wc -w)"
 	DROP=reject@example.org,later@example.org fx postfix "Postfix without CHUNKING" "$PF/conf" $nc_ids
 	fx left example.org "$ncl $nc10" later@example.org "450"
 	for q in $ncl $nc10; do octl delete "$q" >/dev/null 2>&1; done

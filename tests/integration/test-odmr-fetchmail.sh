@@ -229,8 +229,11 @@ EOF
 	run_fetchmail postfix
 	fm_ok postfix "ODMR to Postfix"
 	odmrd_wait_unclaimed example.org
-	sleep 1	# cleanup files the last message into the hold queue
+	# until cleanup has filed the four into the hold queue, and postlogd
+	# (which writes on its own time) has logged their holds
+	postfix_wait_held "$PF" 4 || diag "Postfix holds $(postfix_held "$PF") of 4"
 	fm postfix "fetchmail+Postfix" "$PF/conf" $pf_ids
+	wait_until 20 sh -c "[ \$(grep -c 'hold: RCPT from' '$PF/maillog') -ge 4 ]"
 	check "Postfix logged a hold for each message" \
 	    sh -c "[ \$(grep -c 'hold: RCPT from' '$PF/maillog') -eq 4 ]"
 	fm empty example.org

@@ -790,7 +790,7 @@ PY
 	smtp-sink $_u -d "$KS/%M." "127.0.0.1:$KSINK_PORT" 100 \
 	    >"$T/ksink.log" 2>&1 &
 	ksink_pid=$!
-	sleep 0.5
+	wait_port "$KSINK_PORT" || diag "smtp-sink does not listen on $KSINK_PORT"
 	# kfetch N - one odmr-fetch pickup of k.example; its log in $T/kfetchN.log
 	kfetch() {
 		ODMR_PASSWORD=secret "$FETCH" --server "127.0.0.1:$ODMR_PORT" \
@@ -1031,7 +1031,7 @@ if ext_setup; then
 		# shellcheck disable=SC2086
 		smtp-sink $_u -d "$XS/%M." "127.0.0.1:$XSINK_PORT" 10 >"$T/xsink.log" 2>&1 &
 		xsink_pid=$!
-		sleep 0.5
+		wait_port "$XSINK_PORT" || diag "smtp-sink does not listen on $XSINK_PORT"
 		if swaks --server "127.0.0.1:$SMTP_PORT" --to u@x.example --from a@x.test \
 		    --data "$T/ext-msg.txt" >"$T/ext-swaks.out" 2>&1; then
 			env -u ODMR_PASSWORD "$FETCH" --server "127.0.0.1:$ODMR_PORT" \
@@ -1040,7 +1040,7 @@ if ext_setup; then
 			    --domains x.example --deliver-to "127.0.0.1:$XSINK_PORT" \
 			    --hostname fetch.x.example >"$T/xfetch.log" 2>&1
 			_frc=$?
-			sleep 0.3
+			[ "$_frc" -eq 0 ] && wait_until 20 grep -rqs "^Subject: ext-$$" "$XS"
 			if [ "$_frc" -eq 0 ] && grep -rqs "^Subject: ext-$$" "$XS"; then
 				ok "EXTERNAL: odmr-fetch --cert --key, no password: the queued message arrives (exit 0)"
 			else
