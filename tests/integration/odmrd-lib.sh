@@ -34,6 +34,8 @@
 #	wait_port PORT [ADDR] [S]
 #				until ADDR:PORT listens (127.0.0.1, 20 s)
 #	wait_file FILE [S]	until FILE exists and is not empty (20 s)
+#	odmrd_sessions_over	every session in the log that connected has
+#				logged its disconnect
 #	start_sink DIR [OPTS]	smtp-sink -d DIR as nobody on $SINK_PORT
 #	stop_sink		stop it
 #	odmrd_wait_unclaimed D	until no delivery holds domain D (20 s)
@@ -127,6 +129,13 @@ log_count_ge() {
 # the log from FROM (1) on match PATTERN; 1 after SECONDS (20)
 wait_log_count() {
 	wait_until "${4:-20}" log_count_ge "$1" "$2" "${3:-1}"
+}
+
+# odmrd_sessions_over - every session odmrd's log shows connected has
+# logged event=disconnect (odmrd stopped with SIGTERM ends them all; a
+# kill -9 leaves some open for ever)
+odmrd_sessions_over() {
+	[ "$(log_count ' event=connect ')" -le "$(log_count ' event=disconnect ')" ]
 }
 
 # wait_file FILE [SECONDS] - until FILE exists and is not empty (20 s)

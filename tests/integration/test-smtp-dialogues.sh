@@ -87,7 +87,9 @@ run_dir() {
 		fi
 		case $_name in
 		hangup-*|halfclose-*)
-			sleep 0.5
+			# until odmrd has ended the session the client left
+			wait_until 20 odmrd_sessions_over ||
+			    diag "$_name: odmrd has not ended the session in 20 s"
 			_after=$(msg_count)
 			if [ "$_before" != "?" ] && [ "$_before" = "$_after" ]; then
 				ok "$_name: nothing queued ($_after messages)"

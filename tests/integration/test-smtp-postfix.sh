@@ -272,10 +272,18 @@ if [ "$empty" = yes ]; then
 else
 	not_ok "Postfix's queue is not empty after 60 s: $(postqueue -c "$PF/conf" -p 2>&1 | grep -E '^ *\(' | sort | uniq -c | head -n 5 | tr '\n' '|')"
 fi
-sleep 0.5	# postlogd writes asynchronously
-
-nsent=$(grep -c 'postfix/smtp\[.*status=sent (250 2\.0\.0 Ok: queued as [0-9A-Fa-f]\{14\})' "$PFLOG")
+# sent_logged - how many deliveries to odmrd Postfix's log shows
+sent_logged() {
+	grep -c 'postfix/smtp\[.*status=sent (250 2\.0\.0 Ok: queued as [0-9A-Fa-f]\{14\})' "$PFLOG"
+}
+# sent_logged_ge N - at least N of them
+sent_logged_ge() {
+	[ "$(sent_logged)" -ge "$1" ]
+}
 nrcpt_total=21	# pf-19 has two recipients
+# postlogd writes on its own time: wait for the lines, not half a second
+wait_until 20 sent_logged_ge "$nrcpt_total"
+nsent=$(sent_logged)
 if [ "$nsent" -eq "$nrcpt_total" ]; then
 	ok "Postfix logged status=sent (250 2.0.0 Ok: queued as ID) for all $nrcpt_total recipients"
 else

@@ -272,12 +272,22 @@ c.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 20)
 c.sock.shutdown(socket.SHUT_WR)
 closes(c.sock, "truncated ClientHello then half-close: odmrd closes")
 
+def sessions_open():
+    """connects minus disconnects in odmrd's log: sessions not yet over"""
+    text = open(T + "/odmrd.log", errors="replace").read()
+    return len(re.findall(r" event=connect ", text)) - len(re.findall(r" event=disconnect ", text))
+
+
 # STARTTLS and then close at once
 c = Smtp()
 c.cmd("EHLO py.client.test")
 c.send(b"STARTTLS\r\n")
 c.sock.close()
-time.sleep(0.2)
+# until odmrd has ended that session (and every other): 20 s at most
+end = time.time() + 20
+while sessions_open() > 0 and time.time() < end:
+    time.sleep(0.05)
+ok(sessions_open() == 0, "STARTTLS then a close at once: odmrd ends the session", sessions_open())
 
 # still serving
 c = Smtp()
