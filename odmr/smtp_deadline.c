@@ -68,11 +68,17 @@ smtp_deadline_at(struct smtp_session *s, uint64_t at)
 	loop_timer_add(s->deadline, at > now ? (unsigned)(at - now) : 0);
 }
 
-/* smtp_deadline_fire - a deadline passed: close, with 421 if it can go */
+/* smtp_deadline_fire - the timer: the deadline passed */
 static void
 smtp_deadline_fire(void *arg)
 {
-	struct smtp_session *s = arg;
+	smtp_deadline_expired(arg);
+}
+
+/* smtp_deadline_expired - a wait ran out: close, with 421 if it can go */
+void
+smtp_deadline_expired(struct smtp_session *s)
+{
 	const char *state = smtp_state_names[s->state];
 
 	if (s->io == NULL || s->dead)
@@ -82,9 +88,13 @@ smtp_deadline_fire(void *arg)
 		return;
 	}
 	if (io_output_full(s->io)) {
+		uint64_t since = s->deadline_at - s->d->conf->command_timeout *
+		    1000, now = smtp_deadline_now_ms();
+
 		log_info("session=%s event=timeout state=%s reason=\"client"
-		    " does not read its replies\" unsent=%zu", s->id, state,
-		    io_queued(s->io));
+		    " does not read its replies\" unsent=%zu waited=%llums",
+		    s->id, state, io_queued(s->io), (unsigned long long)
+		    (now > since ? now - since : 0));
 		smtp_session_lost(s, "client does not read its replies");
 		return;
 	}

@@ -746,15 +746,11 @@ smtp_session_io(struct io *io, enum io_event ev, void *arg)
 		smtp_session_lost(s, "client closed the connection");
 		break;
 	case IO_TIMEOUT:
-		if (s->state == SMTP_STATE_QUIT || s->job) {
+		/* the io's inactivity timeout: the deadline's rules apply */
+		if (s->job)
 			smtp_session_lost(s, "timeout while sending");
-			break;
-		}
-		log_info("session=%s event=timeout state=%s", s->id,
-		    smtp_state_names[s->state]);
-		smtp_reply(s, 421, "4.4.2 %s Error: timeout exceeded",
-		    s->d->conf->hostname);
-		smtp_session_close_after(s);
+		else
+			smtp_deadline_expired(s);
 		break;
 	case IO_ERROR:
 		smtp_session_lost(s, io_error(s->io));

@@ -224,5 +224,6 @@ void	smtp_deadline_stop(struct smtp_session *);
 void	smtp_deadline_wait(struct smtp_session *);
 void	smtp_deadline_progress(struct smtp_session *, size_t);
 void	smtp_deadline_state(struct smtp_session *);
+void	smtp_deadline_expired(struct smtp_session *);
 
 #endif
