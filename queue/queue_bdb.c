@@ -570,7 +570,7 @@ bdb_watchdog(void *arg)
 			 * minute has gone by, so recovery stays short and old
 			 * log files can go (DB_LOG_AUTO_REMOVE).
 			 */
-			if (b->wrote) {
+			if (__atomic_load_n(&b->wrote, __ATOMIC_RELAXED)) {
 				/* a trickle walks the whole pool: the accept
 				 * benchmark saw 5% of the daemon's CPU here
 				 * when it ran every tick */
@@ -757,7 +757,7 @@ bdb_close(void **statep)
 	 * the next recovery is short; a reader leaves the cache alone.
 	 */
 	__atomic_add_fetch(&b->inflight, 1, __ATOMIC_SEQ_CST);
-	if (b->env && b->wrote)
+	if (b->env && __atomic_load_n(&b->wrote, __ATOMIC_RELAXED))
 		(void)b->env->txn_checkpoint(b->env, 1024, 0, 0);
 	/* closing can block too: still under the sentinel's eye */
 	bdb_close_handles(b);
@@ -890,7 +890,8 @@ bdb_run_txn(struct bdb *b, unsigned mode, bdb_txn_fn fn, void *arg,
 				rc = t->commit(t, (mode & BDB_WRITE) ?
 				    DB_TXN_NOSYNC : 0);
 				if (rc == 0 && (mode & BDB_WRITE)) {
-					b->wrote = 1;
+					__atomic_store_n(&b->wrote, 1,
+					    __ATOMIC_RELAXED);
 					bdb_commit_gen = gen;
 				}
 				if (rc == 0 && (mode & BDB_WRITE) &&

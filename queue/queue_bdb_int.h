@@ -67,7 +67,8 @@ struct bdb {
 	unsigned	 flags;
 	uint64_t	 default_lifetime;
 	uint64_t	 cache_bytes;
-	int		 wrote;		/* this handle committed a write */
+	int		 wrote;		/* this handle committed a write (atomic:
+					   the watchdog thread reads it) */
 	/* group commit of enqueues (queue_bdb_msg.c) */
 	pthread_mutex_t	 gc_mu;
 	pthread_cond_t	 gc_cv;

@@ -6,7 +6,8 @@ AM_TESTS_ENVIRONMENT = \
 	top_builddir='$(abs_top_builddir)'; export top_builddir; \
 	top_srcdir='$(abs_top_srcdir)'; export top_srcdir; \
 	ASAN_OPTIONS=abort_on_error=0:detect_leaks=1; export ASAN_OPTIONS; \
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; export UBSAN_OPTIONS;
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; export UBSAN_OPTIONS; \
+	TSAN_OPTIONS=suppressions='$(abs_top_srcdir)/tests/tsan.supp':exitcode=66:second_deadlock_stack=1; export TSAN_OPTIONS;
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-lib tests/unit/test-conf tests/unit/test-queue
@@ -45,7 +46,7 @@ TESTS += \
 	tests/integration/test-style.sh \
 	tests/integration/test-etrn.sh \
 	tests/integration/test-dsn.sh
-EXTRA_DIST += tests/tap.sh tests/integration tests/stress \
+EXTRA_DIST += tests/tap.sh tests/tsan.supp tests/integration tests/stress \
 	tests/tools/smtp-dialogue.py tests/tools/smtp-acker.py \
 	tests/tools/etrn-client.py tests/unit/test-rows.h
 
