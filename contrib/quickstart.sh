@@ -8,13 +8,15 @@
 #	check	installs every build and test dependency that is missing
 #		(apt-get update runs only when something is missing), runs
 #		autoreconf, configure --enable-sanitizers and make in _build/,
-#		then make check; then fuzzes each parser for FUZZ_TIME
+#		then make check; then runs the TLS, load and teardown
+#		integration tests again in a ThreadSanitizer build in
+#		_build-tsan/; then fuzzes each parser for FUZZ_TIME
 #		(15) seconds in a clang --enable-fuzzer build in
 #		_build-fuzz/; it ends with one line "N passed, N failed".
 #		It exits non-zero on any failure. CI runs exactly this,
 #		in a fresh Debian root (.ci/fresh-root). Each stage's wall
 #		time goes to stderr as "quickstart: stage NAME took Ns"
-#		(installs, build, tests, fuzz). It stops first, with the
+#		(installs, build, tests, tsan, fuzz). It stops first, with the
 #		reason, when this machine's own name does not resolve:
 #		fetchmail refuses to run then.
 #	demo	builds without sanitizers in _build-demo/, makes a private
@@ -192,6 +194,9 @@ check() {
 		exit 1
 	fi
 	stage_begin
+	tsan_stage
+	stage_end tsan
+	stage_begin
 	fuzz_stage
 	stage_end fuzz
 	cd "$build"
@@ -207,7 +212,13 @@ check() {
 		[ "$failed" -eq 0 ] && failed=1
 		rc=1
 	fi
-	pass=$(( ${pass:-0} + fuzz_pass ))
+	pass=$(( ${pass:-0} + fuzz_pass + tsan_pass ))
+	if [ "$tsan_fail" -ne 0 ]; then
+		say "the ThreadSanitizer run failed (_build-tsan/test-suite.log):"
+		cat "$top/_build-tsan/test-suite.log" 2>/dev/null
+		failed=$(( failed + tsan_fail ))
+		rc=1
+	fi
 	if [ "$fuzz_fail" -ne 0 ]; then
 		say "fuzzing failed (_build-fuzz/tests/fuzz/run-fuzz.sh.log):"
 		cat "$top/_build-fuzz/tests/fuzz/run-fuzz.sh.log" 2>/dev/null
@@ -217,6 +228,33 @@ check() {
 	say "stages: $stages"
 	echo "$pass passed, $failed failed"
 	exit "$rc"
+}
+
+# tsan_stage - a ThreadSanitizer build (--enable-tsan, in _build-tsan/)
+# runs the integration tests where threads meet connections: TLS, the
+# load test, the teardown torture, ATRN and ETRN; sets tsan_pass and
+# tsan_fail to its counts (a report fails its test: exit code 66)
+TSAN_TESTS="tests/integration/test-io.sh tests/integration/test-smtp-tls.sh
+	tests/integration/test-smtp-load.sh tests/integration/test-teardown.sh
+	tests/integration/test-odmr.sh tests/integration/test-etrn.sh"
+tsan_stage() {
+	tsan_pass=0
+	tsan_fail=1
+	tb="$top/_build-tsan"
+	mkdir -p "$tb"
+	cd "$tb"
+	"$top/configure" --enable-tsan >configure.out 2>&1 || { cat configure.out;
+		say "configure --enable-tsan failed"; return 0; }
+	make -j"$JOBS" >make.out 2>&1 || { cat make.out;
+		say "make (ThreadSanitizer build) failed"; return 0; }
+	# shellcheck disable=SC2086
+	make -j"$JOBS" check TESTS="$(echo $TSAN_TESTS)" >check.out 2>&1 || true
+	grep -E '^(PASS|FAIL|ERROR):' check.out | sed 's/^/tsan /' || true
+	[ -f test-suite.log ] || { cat check.out; say "no tsan test-suite.log"; return 0; }
+	tsan_pass=$(sed -n 's/^# PASS: *//p' test-suite.log)
+	tsan_fail=$(( $(sed -n 's/^# FAIL: *//p' test-suite.log) +
+	    $(sed -n 's/^# ERROR: *//p' test-suite.log) ))
+	[ "${tsan_pass:-0}" -gt 0 ] || tsan_fail=$(( tsan_fail + 1 ))
 }
 
 # fuzz_stage - libFuzzer builds of the parsers, each fuzzed for FUZZ_TIME
