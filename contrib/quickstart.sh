@@ -232,11 +232,12 @@ check() {
 
 # tsan_stage - a ThreadSanitizer build (--enable-tsan, in _build-tsan/)
 # runs the integration tests where threads meet connections: TLS, the
-# load test, the teardown torture, ATRN and ETRN; sets tsan_pass and
-# tsan_fail to its counts (a report fails its test: exit code 66)
+# load test, and the teardown torture (which also has ATRN, the reversed
+# session and ETRN deliveries over TLS); sets tsan_pass and tsan_fail to
+# its counts (a report fails its test: exit code 66). test-odmr.sh's
+# 2,000-message pickup takes over 10 minutes under TSan, so it is not here.
 TSAN_TESTS="tests/integration/test-io.sh tests/integration/test-smtp-tls.sh
-	tests/integration/test-smtp-load.sh tests/integration/test-teardown.sh
-	tests/integration/test-odmr.sh tests/integration/test-etrn.sh"
+	tests/integration/test-smtp-load.sh tests/integration/test-teardown.sh"
 tsan_stage() {
 	tsan_pass=0
 	tsan_fail=1
