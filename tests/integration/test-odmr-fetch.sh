@@ -905,8 +905,13 @@ queue_msg daemon1 dm1@example.org plain
 start_sink "$T/sink6"
 "$FETCH" --hostname fetch.test $ODMR $TLS --domains example.org --deliver-to "127.0.0.1:$SINK_PORT" --daemon 1s >"$T/daemon.err" 2>&1 &
 dpid=$!
-_i=0
-while [ "$(grep -c 'event=poll ' "$T/daemon.err")" -lt 3 ] && [ $_i -lt 150 ]; do sleep 0.1; _i=$((_i + 1)); done
+# daemon_polls_ge N - the daemon logged N pickups (its log may not even
+# exist yet: the background job opens it on its own time)
+daemon_polls_ge() {
+	[ "$(cat "$T/daemon.err" 2>/dev/null | grep -c 'event=poll ')" -ge "$1" ]
+}
+wait_until 30 daemon_polls_ge 3 ||
+    diag "--daemon: $(cat "$T/daemon.err" 2>/dev/null | grep -c 'event=poll ') pickups logged in 30 s"
 kill -TERM "$dpid"
 wait "$dpid"
 drc=$?
