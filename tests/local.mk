@@ -99,6 +99,7 @@ TESTS += tests/integration/test-smtp-tls.sh
 TESTS += tests/integration/test-smtp-load.sh
 TESTS += tests/integration/test-odmrd.sh
 TESTS += tests/integration/test-teardown.sh
+TESTS += tests/integration/test-fetch-teardown.sh
 
 # customer accounts: odmrctl user, and every SASL mechanism against them
 noinst_PROGRAMS += tests/tools/sasl-check
