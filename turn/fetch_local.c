@@ -319,8 +319,10 @@ fetch_local_quit(struct fetch_local *l)
 		return -1;
 	if (l->state == FETCH_LOCAL_STATE_QUIT)
 		return 0;
-	if (l->state == FETCH_LOCAL_STATE_CONNECT) {
-		/* nothing was said yet: hanging up is enough */
+	if (l->state == FETCH_LOCAL_STATE_CONNECT ||
+	    l->state == FETCH_LOCAL_STATE_GREETING) {
+		/* nothing was said yet (an MTA that has not greeted would
+		 * never answer QUIT either): hanging up is enough */
 		l->dead = 1;
 		fetch_local_enter_state(l, FETCH_LOCAL_STATE_CLOSED);
 		io_free(&l->io);

@@ -76,6 +76,9 @@ static const char *const fetch_provider_descriptions[] = {
 
 /* the states that wait for a reply from the server */
 static const int fetch_provider_reads[FETCH_PROVIDER_STATE_COUNT] = {
+	/* the handshake too: with reading off, libevent's SSL filter has
+	 * no read timeout, and a server that stalls it held us for ever */
+	[FETCH_PROVIDER_STATE_HANDSHAKE] = 1,
 	[FETCH_PROVIDER_STATE_GREETING] = 1,
 	[FETCH_PROVIDER_STATE_EHLO] = 1,
 	[FETCH_PROVIDER_STATE_STARTTLS] = 1,

@@ -55,6 +55,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,6 +239,7 @@ fetch_relay_flush(struct fetch_relay *r)
 	    !r->closing && r->io != NULL) {
 		/* the 221 (or 421) is queued: close once it has left */
 		r->closing = 1;
+		clock_gettime(CLOCK_MONOTONIC, &r->closing_since);
 		io_set_lowat(r->io, 0);
 	}
 	fetch_relay_reading(r);
@@ -1208,6 +1210,20 @@ fetch_relay_hangup(struct fetch_relay *r, const char *fmt, ...)
 	fetch_relay_flush(r);
 }
 
+/* fetch_relay_closing_ms - how long ago the closing reply was queued */
+static unsigned
+fetch_relay_closing_ms(const struct fetch_relay *r)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(now.tv_sec - r->closing_since.tv_sec) * 1000 +
+	    (now.tv_nsec - r->closing_since.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms > (long long)UINT_MAX ? UINT_MAX :
+	    (unsigned)ms;
+}
+
 /* fetch_relay_lowat - output left: close after the last reply */
 static void
 fetch_relay_lowat(struct fetch_relay *r)
@@ -1246,6 +1262,16 @@ fetch_relay_io(struct io *io, enum io_event ev, void *arg)
 			    "connection while %s", what);
 		break;
 	case IO_TIMEOUT:
+		/*
+		 * Closing: the last reply (a 421 after the local MTA timed
+		 * out, say) gets a whole timeout of its own to leave. The
+		 * provider's timer started with the local one, so its event
+		 * may already be queued when we hang up; the io's timer
+		 * runs again, so a provider that never reads is still cut
+		 * off one timeout later.
+		 */
+		if (r->closing && fetch_relay_closing_ms(r) < r->timeout_ms)
+			break;
 		/* waiting for the local MTA: its own timeout covers that */
 		if (io_queued(io) == 0 && !r->closing &&
 		    (!fetch_relay_reads[r->state] || r->throttled ||

@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "buf.h"
 
@@ -188,6 +189,7 @@ struct fetch_relay {
 	int		 provider_gone;
 	int		 local_done;	/* every lane closed */
 	int		 closing;	/* close once output has left */
+	struct timespec	 closing_since;	/* monotonic: when closing began */
 	int		 shutdown_sent;
 	int		 stopping;
 	int		 ending;
