@@ -19,7 +19,8 @@
 #	  and they are closed at command_timeout;
 #	- slowloris clients (one byte a second): closed at command_timeout
 #	  although they never stop sending, and message text below
-#	  data_min_rate: 421 at the deadline;
+#	  data_min_rate: 421 at the deadline; a TLS handshake left half
+#	  done: closed at command_timeout;
 #	- the loop watchdog: a loop blocked on purpose (ODMRD_TEST_HOOKS,
 #	  SIGUSR2) logs event=loop-stalled and aborts.
 #	At the end odmrd exits 0 on SIGTERM, "odmrctl check" is clean and
@@ -197,6 +198,36 @@ else:
     print("not ok - slowloris: %d of 40 closed, the last after %s s" %
           (len(gone), max(gone.values()) if gone else None))
 for s in socks:
+    s.close()
+
+# 2b. a TLS handshake left half done is cut off at command_timeout
+def half_open(port, starttls):
+    s = socket.create_connection(("127.0.0.1", port), 10)
+    s.settimeout(10)
+    if starttls:
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(b"EHLO half.example\r\n")
+        while f.readline()[3:4] == b"-":
+            pass
+        s.sendall(b"STARTTLS\r\n")
+        f.readline()
+    s.sendall(bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))	# and no more
+    return s
+for name, port, st in (("STARTTLS", port, True),
+                       ("implicit TLS", int(os.environ["ODMRS_PORT"]), False)):
+    s = half_open(port, st)
+    t0 = time.time()
+    try:
+        while s.recv(4096):
+            pass
+    except OSError:
+        pass
+    took = time.time() - t0
+    if took <= timeout + 2:
+        print("ok - %s handshake left half done: closed after %.1f s" % (name, took))
+    else:
+        print("not ok - %s half handshake: still open after %.1f s" % (name, took))
     s.close()
 
 # 3. message text below data_min_rate gets 421 at the deadline
