@@ -55,8 +55,9 @@ EXTRA_DIST += tests/tap.sh tests/tsan.supp tests/integration tests/stress \
 FUZZ_TARGETS = tests/fuzz/fuzz-conf tests/fuzz/fuzz-rec \
 	tests/fuzz/fuzz-smtp-cmd tests/fuzz/fuzz-smtp-addr \
 	tests/fuzz/fuzz-smtp-param tests/fuzz/fuzz-turn-mime \
-	tests/fuzz/fuzz-turn-dsn
-EXTRA_DIST += tests/fuzz/corpus tests/fuzz/run-fuzz.sh
+	tests/fuzz/fuzz-turn-dsn tests/fuzz/fuzz-smtp-session
+EXTRA_DIST += tests/fuzz/corpus tests/fuzz/run-fuzz.sh \
+	tests/fuzz/make-session-seeds.py
 if FUZZER
 FUZZ_CFLAGS = -fsanitize=fuzzer
 FUZZ_MAIN =
@@ -85,6 +86,18 @@ tests_fuzz_fuzz_smtp_param_SOURCES = tests/fuzz/fuzz-smtp-param.c $(FUZZ_MAIN)
 tests_fuzz_fuzz_smtp_param_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_smtp_param_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_smtp_param_LDADD = odmr/libodmr.a $(UTIL_LIBS)
+# a whole session: odmrd's session files without odmrd.c and
+# smtp_server.c, whose hooks the target provides
+tests_fuzz_fuzz_smtp_session_SOURCES = tests/fuzz/fuzz-smtp-session.c \
+	odmr/smtp_session.c odmr/smtp_deadline.c odmr/smtp_txn.c \
+	odmr/smtp_domains.c odmr/smtp_data.c odmr/smtp_auth.c \
+	odmr/smtp_atrn.c odmr/smtp_etrn.c odmr/odmr_flush.c \
+	odmr/odmr_bounce.c $(FUZZ_MAIN)
+tests_fuzz_fuzz_smtp_session_CFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS) \
+	$(SASL_CFLAGS)
+tests_fuzz_fuzz_smtp_session_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_smtp_session_LDADD = odmr/libodmr.a $(TURN_LIBS) \
+	$(SASL_LIBS) $(PTHREAD_LIBS)
 TESTS += tests/fuzz/run-fuzz.sh
 
 # loop, io, listen and tls (lib/): an echo server driven by real clients

@@ -14,7 +14,7 @@
 
 FUZZ_TARGETS=${FUZZ_TARGETS:-"fuzz-conf fuzz-rec
     fuzz-smtp-cmd fuzz-smtp-addr fuzz-smtp-param fuzz-turn-mime
-    fuzz-turn-dsn"}
+    fuzz-turn-dsn fuzz-smtp-session"}
 FUZZ_TIME=${FUZZ_TIME:-20}
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/run-fuzz.XXXXXX") || exit 1
