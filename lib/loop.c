@@ -326,9 +326,9 @@ static struct loop_timer	*loop_wd_timer;
 static uint64_t			 loop_wd_beat;		/* atomic */
 static unsigned long		 loop_wd_beats;		/* atomic */
 
-/* loop_wd_now_ms - the monotonic clock in milliseconds */
-static uint64_t
-loop_wd_now_ms(void)
+/* loop_now_ms - the monotonic clock in milliseconds (any thread) */
+uint64_t
+loop_now_ms(void)
 {
 	struct timespec ts;
 
@@ -341,7 +341,7 @@ static void
 loop_wd_tick(void *arg)
 {
 	(void)arg;
-	__atomic_store_n(&loop_wd_beat, loop_wd_now_ms(), __ATOMIC_RELEASE);
+	__atomic_store_n(&loop_wd_beat, loop_now_ms(), __ATOMIC_RELEASE);
 	__atomic_add_fetch(&loop_wd_beats, 1, __ATOMIC_RELAXED);
 }
 
@@ -372,13 +372,13 @@ loop_wd_main(void *arg)
 		if (loop_wd_stop)
 			break;
 		beat = __atomic_load_n(&loop_wd_beat, __ATOMIC_ACQUIRE);
-		now = loop_wd_now_ms();
+		now = loop_now_ms();
 		if (now > beat && now - beat >= loop_wd_stall_ms) {
 			pthread_mutex_unlock(&loop_wd_mtx);
 			loop_wd_cb((unsigned)(now - beat), loop_wd_arg);
 			pthread_mutex_lock(&loop_wd_mtx);
 			/* a callback that returns: wait for a new stall */
-			__atomic_store_n(&loop_wd_beat, loop_wd_now_ms(),
+			__atomic_store_n(&loop_wd_beat, loop_now_ms(),
 			    __ATOMIC_RELEASE);
 		}
 	}

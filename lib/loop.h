@@ -34,7 +34,8 @@
  *	stalled(waited_ms, arg) (which is expected to log and abort: a
  *	deadlocked loop must not look like a live server).
  *	loop_watchdog_stop() ends the thread; loop_free() stops it too.
- *	loop_watchdog_beats() counts beats, for tests.
+ *	loop_watchdog_beats() counts beats, for tests. loop_now_ms() is the
+ *	monotonic clock in milliseconds, for deadlines.
  * DIAGNOSTICS
  *	loop_init() returns -1 and an allocated message through error_r.
  *	loop_signal(), loop_run() and loop_post() return -1 on failure,
@@ -42,6 +43,8 @@
  */
 #ifndef LIB_LOOP_H
 #define LIB_LOOP_H
+
+#include <stdint.h>
 
 typedef void (*loop_cb)(void *arg);
 typedef void (*loop_signal_cb)(int signo, void *arg);
@@ -65,6 +68,7 @@ void	loop_timer_del(struct loop_timer *);
 int	loop_timer_pending(const struct loop_timer *);
 void	loop_timer_free(struct loop_timer **);
 
+uint64_t loop_now_ms(void);
 int	loop_watchdog_start(unsigned stall_ms, loop_stall_cb stalled,
 	    void *arg, char **error_r);
 void	loop_watchdog_stop(void);

@@ -37,7 +37,6 @@
 #include "config.h"
 
 #include <stdint.h>
-#include <time.h>
 
 #include "log.h"
 #include "loop.h"
@@ -48,21 +47,11 @@
 
 #define SMTP_DEADLINE_QUIT_MS	10000	/* the last reply's time to leave */
 
-/* smtp_deadline_now_ms - the monotonic clock in milliseconds */
-static uint64_t
-smtp_deadline_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* smtp_deadline_at - arm the timer for an absolute time */
 static void
 smtp_deadline_at(struct smtp_session *s, uint64_t at)
 {
-	uint64_t now = smtp_deadline_now_ms();
+	uint64_t now = loop_now_ms();
 
 	s->deadline_at = at;
 	loop_timer_add(s->deadline, at > now ? (unsigned)(at - now) : 0);
@@ -89,7 +78,7 @@ smtp_deadline_expired(struct smtp_session *s)
 	}
 	if (io_output_full(s->io)) {
 		uint64_t since = s->deadline_at - s->d->conf->command_timeout *
-		    1000, now = smtp_deadline_now_ms();
+		    1000, now = loop_now_ms();
 
 		log_info("session=%s event=timeout state=%s reason=\"client"
 		    " does not read its replies\" unsent=%zu waited=%llums",
@@ -146,7 +135,7 @@ smtp_deadline_wait(struct smtp_session *s)
 {
 	if (s->deadline == NULL || loop_timer_pending(s->deadline))
 		return;
-	smtp_deadline_at(s, smtp_deadline_now_ms() +
+	smtp_deadline_at(s, loop_now_ms() +
 	    s->d->conf->command_timeout * 1000);
 }
 
@@ -159,7 +148,7 @@ smtp_deadline_progress(struct smtp_session *s, size_t n)
 	if (n == 0 || s->deadline == NULL ||
 	    (s->state != SMTP_STATE_DATA && s->state != SMTP_STATE_BDAT))
 		return;
-	now = smtp_deadline_now_ms();
+	now = loop_now_ms();
 	cap = now + s->d->conf->data_timeout * 1000;
 	at = s->deadline_at + (uint64_t)n * 1000 / s->d->conf->data_min_rate;
 	if (at > cap)
@@ -172,7 +161,7 @@ smtp_deadline_progress(struct smtp_session *s, size_t n)
 void
 smtp_deadline_state(struct smtp_session *s)
 {
-	uint64_t now = smtp_deadline_now_ms(), ms;
+	uint64_t now = loop_now_ms(), ms;
 
 	if (s->deadline == NULL)
 		return;

@@ -55,7 +55,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,7 +238,7 @@ fetch_relay_flush(struct fetch_relay *r)
 	    !r->closing && r->io != NULL) {
 		/* the 221 (or 421) is queued: close once it has left */
 		r->closing = 1;
-		clock_gettime(CLOCK_MONOTONIC, &r->closing_since);
+		r->closing_since = loop_now_ms();
 		io_set_lowat(r->io, 0);
 	}
 	fetch_relay_reading(r);
@@ -1210,20 +1209,6 @@ fetch_relay_hangup(struct fetch_relay *r, const char *fmt, ...)
 	fetch_relay_flush(r);
 }
 
-/* fetch_relay_closing_ms - how long ago the closing reply was queued */
-static unsigned
-fetch_relay_closing_ms(const struct fetch_relay *r)
-{
-	struct timespec now;
-	long long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(now.tv_sec - r->closing_since.tv_sec) * 1000 +
-	    (now.tv_nsec - r->closing_since.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : ms > (long long)UINT_MAX ? UINT_MAX :
-	    (unsigned)ms;
-}
-
 /* fetch_relay_lowat - output left: close after the last reply */
 static void
 fetch_relay_lowat(struct fetch_relay *r)
@@ -1270,7 +1255,8 @@ fetch_relay_io(struct io *io, enum io_event ev, void *arg)
 		 * runs again, so a provider that never reads is still cut
 		 * off one timeout later.
 		 */
-		if (r->closing && fetch_relay_closing_ms(r) < r->timeout_ms)
+		if (r->closing &&
+		    loop_now_ms() - r->closing_since < r->timeout_ms)
 			break;
 		/* waiting for the local MTA: its own timeout covers that */
 		if (io_queued(io) == 0 && !r->closing &&

@@ -23,7 +23,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "buf.h"
 
@@ -189,7 +188,7 @@ struct fetch_relay {
 	int		 provider_gone;
 	int		 local_done;	/* every lane closed */
 	int		 closing;	/* close once output has left */
-	struct timespec	 closing_since;	/* monotonic: when closing began */
+	uint64_t	 closing_since;	/* loop_now_ms() when closing began */
 	int		 shutdown_sent;
 	int		 stopping;
 	int		 ending;

@@ -50,10 +50,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "compat.h"
 #include "dname.h"
+#include "loop.h"
 #include "xmalloc.h"
 
 #include "turn_mx.h"
@@ -154,16 +154,6 @@ turn_mx_library_init(void)
 	turn_mx_lib_status = ares_library_init(ARES_LIB_INIT_ALL);
 }
 
-/* turn_mx_now - the monotonic clock in milliseconds */
-static uint64_t
-turn_mx_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* turn_mx_rand - the next number of the call's shuffling generator */
 static uint64_t
 turn_mx_rand(uint64_t *state)
@@ -261,7 +251,7 @@ turn_mx_ctx_new(const struct turn_mx_opts *opts)
 
 	c->timeout_ms = opts != NULL && opts->timeout_ms > 0 ?
 	    opts->timeout_ms : TURN_MX_TIMEOUT_DEFAULT;
-	c->deadline = turn_mx_now() + c->timeout_ms;
+	c->deadline = loop_now_ms() + c->timeout_ms;
 	c->families = opts != NULL ?
 	    opts->families & (TURN_MX_INET | TURN_MX_INET6) : 0;
 	if (c->families == 0)
@@ -269,7 +259,7 @@ turn_mx_ctx_new(const struct turn_mx_opts *opts)
 	c->inet_first = opts != NULL && opts->inet_first;
 	if (getrandom(&c->rng, sizeof(c->rng), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(c->rng))
-		c->rng = turn_mx_now() ^ (uint64_t)(uintptr_t)c;
+		c->rng = loop_now_ms() ^ (uint64_t)(uintptr_t)c;
 	return c;
 }
 
@@ -342,7 +332,7 @@ turn_mx_run(struct turn_mx_ctx *c)
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 		struct timeval maxtv, tv, *tvp;
-		uint64_t now = turn_mx_now(), left;
+		uint64_t now = loop_now_ms(), left;
 		nfds_t n = 0;
 		unsigned bits;
 		int ms, r;
