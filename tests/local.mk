@@ -131,6 +131,7 @@ TESTS += tests/integration/test-turn.sh
 # the ODMR side: a scripted customer, and fetchmail --protocol ODMR
 TESTS += tests/integration/test-odmr.sh tests/integration/test-odmr-fetchmail.sh
 EXTRA_DIST += tests/tools/odmr-customer.py
+EXTRA_DIST += tests/tools/teardown-torture.py tests/tools/fetch-torture.py
 
 # turn_mime: the 8BITMIME to 7-bit downgrade, checked by Python's email package
 if HAVE_CMOCKA
