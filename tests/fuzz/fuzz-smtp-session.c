@@ -1140,7 +1140,8 @@ fz_wait(struct fz_run *r, uint64_t now)
 	/* as shutdown_timeout would, sooner */
 	if (r->quiet >= FZ_LINGER_TURNS || now - r->start_ms > FZ_BOUND_MS)
 		fz_abort(r);
-	if (r->aborted && now - r->abort_ms > FZ_GONE_MS) {
+	/* fz_abort() may have freed it; abort_ms may be after now */
+	if (r->s != NULL && r->aborted && now > r->abort_ms + FZ_GONE_MS) {
 		fprintf(stderr, "fuzz-smtp-session: session %s (state %s)"
 		    " still there %u ms after smtp_session_abort()\n",
 		    r->s->id, smtp_state_names[r->s->state], FZ_GONE_MS);
@@ -1235,7 +1236,7 @@ fz_pending_check(void)
 	if (fz.npending == FZ_PENDING_MAX)
 		fz_run_loop(fz_pending_room, FZ_GONE_MS);
 	for (i = 0; i < fz.npending; i++)
-		if (now - fz.pending[i].since > FZ_GONE_MS) {
+		if (now > fz.pending[i].since + FZ_GONE_MS) {
 			fprintf(stderr, "fuzz-smtp-session: session %s (state"
 			    " %s) torn down but not freed after %u ms\n",
 			    fz.pending[i].s->id,
