@@ -214,9 +214,9 @@ def half_open(port, starttls):
         f.readline()
     s.sendall(bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))	# and no more
     return s
-for name, port, st in (("STARTTLS", port, True),
-                       ("implicit TLS", int(os.environ["ODMRS_PORT"]), False)):
-    s = half_open(port, st)
+for name, hport, st in (("STARTTLS", port, True),
+                        ("implicit TLS", int(os.environ["ODMRS_PORT"]), False)):
+    s = half_open(hport, st)
     t0 = time.time()
     try:
         while s.recv(4096):
@@ -233,7 +233,10 @@ for name, port, st in (("STARTTLS", port, True),
 # 3. message text below data_min_rate gets 421 at the deadline
 s = socket.create_connection(("127.0.0.1", port), 10)
 f = s.makefile("rb")
-f.readline()
+greeting = f.readline()
+if not greeting.startswith(b"220 "):
+    print("not ok - slow text: greeted with %r" % greeting)
+    sys.exit(1)
 for c in (b"EHLO slow.example", b"MAIL FROM:<a@sender.example>",
           b"RCPT TO:<x@" + os.environ["ETRN_DOMAIN"].encode() + b">", b"DATA"):
     s.sendall(c + b"\r\n")
@@ -241,6 +244,9 @@ for c in (b"EHLO slow.example", b"MAIL FROM:<a@sender.example>",
         ln = f.readline()
         if ln[3:4] != b"-":
             break
+    if not ln[:1] in (b"2", b"3"):
+        print("not ok - slow text: %s got %r" % (c.decode(), ln))
+        sys.exit(1)
 s.setblocking(False)
 t0 = time.time()
 got = b""
@@ -265,8 +271,10 @@ else:
 s.close()
 PY
 python3 "$T/slow.py" "$odmrd_pid" >"$T/slow.out" 2>&1
+rc=$?
 tap_feed "$T/slow.out"
-check "the slow clients' script ran (see above)" grep -q '^ok - ' "$T/slow.out"
+check "the slow clients' script ran all 6 of its cases (exit $rc)" \
+    sh -c "[ $rc -eq 0 ] && [ \$(grep -c '^ok - \|^not ok - ' '$T/slow.out') -eq 6 ]"
 # odmrd says how long it waited for each non-reader to read: command_timeout
 grep 'reason="client does not read its replies"' "$(odmrd_log)" |
     sed -n 's/.*waited=\([0-9]*\)ms.*/\1/p' >"$T/waited"
