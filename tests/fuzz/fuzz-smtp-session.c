@@ -133,6 +133,7 @@
 #define FZ_RANDOM_CHUNK_MAX	600	/* random chunk sizes: 1..this */
 #define FZ_PURGE_MESSAGES	64	/* messages queued, then emptied */
 #define FZ_PURGE_INPUTS		512	/* and at least this often */
+#define FZ_CACHE_BYTES		(16 * 1024 * 1024)	/* the store's cache */
 #define FZ_GO			"220 2.0.0"	/* the 220 to STARTTLS */
 #define FZ_GO_LEN		(sizeof(FZ_GO) - 1)
 #define FZ_PASSWORD		"demo"
@@ -619,6 +620,7 @@ fz_setup(void)
 	memset(&o, 0, sizeof(o));
 	o.state_dir = fz.dir;
 	o.flags = QUEUE_OPEN_CREATE | QUEUE_OPEN_NOSYNC;
+	o.cache_bytes = FZ_CACHE_BYTES;
 	o.default_lifetime = d->conf->queue_lifetime;
 	if (queue_open(&o, &d->queue, &qe) != QUEUE_OK)
 		fz_fail("cannot open the store in %s: %s", fz.dir, qe.text);
@@ -765,7 +767,10 @@ fz_stock(void)
 	queue_domain_clear(&dom);
 }
 
-/* fz_purge - empty the queues now and then, so the store stays small */
+/*
+ * fz_purge - empty the queues now and then, and checkpoint, so that the
+ * store and its log files stay small however long the fuzzing runs
+ */
 static void
 fz_purge(void)
 {
@@ -783,6 +788,7 @@ fz_purge(void)
 	for (i = 0; i < sizeof(doms) / sizeof(doms[0]); i++)
 		(void)queue_domain_op(fz.d.queue, QUEUE_OP_DELETE, doms[i],
 		    &count, &err);
+	(void)queue_maintain(fz.d.queue, &err);
 	fz.messages = 0;
 }
 
