@@ -121,12 +121,20 @@ smtp_deadline_free(struct smtp_session *s)
 	loop_timer_free(&s->deadline);
 }
 
+/* smtp_deadline_running - whether a deadline is armed */
+int
+smtp_deadline_running(const struct smtp_session *s)
+{
+	return s->deadline != NULL && loop_timer_pending(s->deadline);
+}
+
 /* smtp_deadline_stop - nothing is awaited now (a line was taken) */
 void
 smtp_deadline_stop(struct smtp_session *s)
 {
 	if (s->deadline != NULL)
 		loop_timer_del(s->deadline);
+	s->deadline_command = 0;
 }
 
 /* smtp_deadline_wait - waiting for a command: start the clock once */
@@ -135,6 +143,7 @@ smtp_deadline_wait(struct smtp_session *s)
 {
 	if (s->deadline == NULL || loop_timer_pending(s->deadline))
 		return;
+	s->deadline_command = 1;
 	smtp_deadline_at(s, loop_now_ms() +
 	    s->d->conf->command_timeout * 1000);
 }
@@ -165,7 +174,21 @@ smtp_deadline_state(struct smtp_session *s)
 
 	if (s->deadline == NULL)
 		return;
+	switch (s->state) {
+	case SMTP_STATE_DATA:
+	case SMTP_STATE_BDAT:
+	case SMTP_STATE_TLS:
+	case SMTP_STATE_QUIT:
+		break;
+	default:
+		/* from one command state to another (greeting -> helo on the
+		 * first byte): the wait for the command goes on */
+		if (s->deadline_command)
+			return;
+		break;
+	}
 	loop_timer_del(s->deadline);
+	s->deadline_command = 0;
 	switch (s->state) {
 	case SMTP_STATE_DATA:
 	case SMTP_STATE_BDAT:

@@ -599,7 +599,12 @@ smtp_session_input(struct smtp_session *s)
 				return;
 			continue;
 		case SMTP_STATE_AUTH:
+			avail = io_datalen(s->io);
 			smtp_auth_input(s);
+			/* a response line was taken: its wait is over */
+			if (!s->dead && s->io != NULL &&
+			    io_datalen(s->io) != avail)
+				smtp_deadline_stop(s);
 			if (s->state == SMTP_STATE_AUTH && !s->job && !s->dead)
 				smtp_deadline_wait(s);
 			if (s->state == SMTP_STATE_AUTH || s->job || s->dead)
@@ -746,10 +751,12 @@ smtp_session_io(struct io *io, enum io_event ev, void *arg)
 		smtp_session_lost(s, "client closed the connection");
 		break;
 	case IO_TIMEOUT:
-		/* the io's inactivity timeout: the deadline's rules apply */
+		/* the io's inactivity timeout is a backstop: a deadline
+		 * that is running decides itself (both may expire at once,
+		 * and the second must not cut off the first one's 421) */
 		if (s->job)
 			smtp_session_lost(s, "timeout while sending");
-		else
+		else if (!smtp_deadline_running(s))
 			smtp_deadline_expired(s);
 		break;
 	case IO_ERROR:

@@ -138,6 +138,7 @@ struct smtp_session {
 	/* the deadline of what the session waits for (smtp_deadline.c) */
 	struct loop_timer *deadline;
 	uint64_t	 deadline_at;	/* monotonic ms */
+	int		 deadline_command;	/* it is a command's */
 	/* BDAT chunk being read */
 	uint64_t	 bdat_left;
 	int		 bdat_last;
@@ -225,5 +226,6 @@ void	smtp_deadline_wait(struct smtp_session *);
 void	smtp_deadline_progress(struct smtp_session *, size_t);
 void	smtp_deadline_state(struct smtp_session *);
 void	smtp_deadline_expired(struct smtp_session *);
+int	smtp_deadline_running(const struct smtp_session *);
 
 #endif
