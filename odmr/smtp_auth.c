@@ -72,6 +72,7 @@ struct smtp_auth {
 	char		*in;		/* decoded client response */
 	unsigned	 inlen;
 	int		 has_in;	/* a response was given (even empty) */
+	int		 login_user;	/* LOGIN: the user name was checked */
 	const char	*out;		/* server challenge, owned by conn */
 	unsigned	 outlen;
 	int		 rc;
@@ -138,6 +139,7 @@ smtp_auth_reset(struct smtp_auth *a)
 	a->in = NULL;
 	a->inlen = 0;
 	a->has_in = 0;
+	a->login_user = 0;
 	a->out = NULL;
 	a->outlen = 0;
 	a->user[0] = '\0';
@@ -210,6 +212,25 @@ smtp_auth_run(void *arg)
 	char account[ODMR_SASL_USER_MAX + 1], *err = NULL;
 	int lock, usable;
 
+	/*
+	 * LOGIN's first response is the user name. Cyrus SASL 2.1.28's
+	 * LOGIN plugin leaks its copy of the password when the name does
+	 * not canonicalize (an empty one does not): anyone could grow our
+	 * memory three attempts a connection. Such a name is refused here,
+	 * as an unknown account, before the plugin sees a password.
+	 */
+	if (strcmp(a->mech, "LOGIN") == 0 && !a->login_user &&
+	    (!a->first || a->has_in)) {
+		a->login_user = 1;
+		if (a->inlen == 0 || a->inlen >= sizeof(a->user) ||
+		    memchr(in, '\0', a->inlen) != NULL) {
+			a->first = 0;
+			a->rc = SASL_NOUSER;
+			(void)strlcpy(a->error, "no such account",
+			    sizeof(a->error));
+			return;
+		}
+	}
 	/* odmrctl user may be rewriting sasldb2: wait for it */
 	lock = odmr_sasl_read_lock();
 	if (a->first)
