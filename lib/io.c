@@ -56,8 +56,10 @@
  *	   finalizes it after the callback running now, and the filter
  *	   drops the socket bufferevent under it (BEV_OPT_CLOSE_ON_FREE):
  *	   nothing of ours is called again, since io_free() leaves no
- *	   callback of ours behind (the evbuffer callback on the socket's
- *	   output is removed first).
+ *	   callback of ours behind: the evbuffer callbacks on the socket
+ *	   bufferevent's input and output are removed first, because
+ *	   under TLS that bufferevent lives on until the filter's
+ *	   finalizer lets go of it.
  *	3. A bufferevent's own evbuffers never get deferred callbacks
  *	   (evbuffer_defer_callbacks()). libevent 2.1 attaches the
  *	   bufferevent's finalizer to whichever of its callbacks is
@@ -150,6 +152,8 @@ struct io {
 	struct bufferevent	*bev;		/* NULL while connecting */
 	struct bufferevent	*under;		/* socket bev under TLS */
 	struct evbuffer_cb_entry *under_cb;
+	struct evbuffer_cb_entry *input_cb;	/* io_input_added(), on the
+						   socket bufferevent */
 	int			 fd;
 	io_cb			 cb;
 	void			*arg;
@@ -578,8 +582,8 @@ io_attach(struct io *io, int fd)
 		fatalx("io: out of memory for a bufferevent");
 	bufferevent_setcb(io->bev, io_bev_read, io_bev_write, io_bev_event,
 	    io);
-	(void)evbuffer_add_cb(bufferevent_get_input(io->bev), io_input_added,
-	    io);
+	io->input_cb = evbuffer_add_cb(bufferevent_get_input(io->bev),
+	    io_input_added, io);
 	io_apply_settings(io);
 	/* plaintext output is ours to write (io_flush_fire) */
 	io->direct = 1;
@@ -846,6 +850,12 @@ io_free(struct io **iop)
 	if (io->under_cb != NULL)
 		evbuffer_remove_cb_entry(bufferevent_get_output(io->under),
 		    io->under_cb);
+	/* the socket bufferevent outlives us by a loop turn under TLS (the
+	 * filter lets go of it when it is finalized), and a read in that
+	 * turn must not call back into a freed io */
+	if (io->input_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_input(io->under !=
+		    NULL ? io->under : io->bev), io->input_cb);
 	if (io->bev != NULL)
 		bufferevent_free(io->bev);	/* closes fd, frees SSL */
 	if (io->stage != NULL)
