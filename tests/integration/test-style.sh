@@ -119,7 +119,7 @@ EOF
 if [ "$n" -eq 0 ]; then
 	not_ok "found no require_cmd TOOL PACKAGE under tests/"
 elif [ -z "$bad" ]; then
-	ok "each of the $n require_cmd packages is installed by quickstart.sh check or Essential"
+	ok "the package of each of the $n require_cmd calls: quickstart.sh check installs it, or it is Essential"
 else
 	not_ok "require_cmd packages that quickstart.sh check does not install:"
 	echo "$bad" | sed '/^$/d; s/^/#   /'
