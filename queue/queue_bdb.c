@@ -317,6 +317,25 @@ bdb_stats_init(struct bdb *b)
 	return t->commit(t, 0);
 }
 
+/*
+ * bdb_open_again - a lock stood in the way of opening: 1 when the
+ * caller should start the open again (the handles are closed then).
+ * A process that died holds a lock we need, or the deadlock detector
+ * chose our locker: DB_REGISTER sees a dead holder and recovery
+ * releases what it held; a live one will have moved on.
+ */
+static int
+bdb_open_again(struct bdb *b, int rc)
+{
+	if ((rc != DB_LOCK_NOTGRANTED && rc != DB_LOCK_DEADLOCK &&
+	    rc != DB_RUNRECOVERY) || b->open_tries++ >= BDB_OPEN_TRIES)
+		return 0;
+	if (b->env != NULL)
+		(void)b->env->failchk(b->env, 0);
+	bdb_close_handles(b);
+	return 1;
+}
+
 /* bdb_open_handles - open the environment, run recovery if needed */
 static enum queue_status
 bdb_open_handles(struct bdb *b, struct queue_error *err)
@@ -369,18 +388,8 @@ bdb_open_handles(struct bdb *b, struct queue_error *err)
 		if ((rc = bdb_open_db(b, (enum bdb_db)i, create)) != 0) {
 			enum queue_status st;
 
-			if ((rc == DB_LOCK_NOTGRANTED ||
-			    rc == DB_LOCK_DEADLOCK || rc == DB_RUNRECOVERY) &&
-			    b->open_tries++ < BDB_OPEN_TRIES) {
-				/*
-				 * A process that died holds a lock we need:
-				 * start again; DB_REGISTER sees it dead and
-				 * recovery releases what it held.
-				 */
-				(void)env->failchk(env, 0);
-				bdb_close_handles(b);
+			if (bdb_open_again(b, rc))
 				return bdb_open_handles(b, err);
-			}
 			if (rc == ENOENT) {
 				queue_error_set(err, "no queue store in %s "
 				    "(%s missing; odmrd or 'odmrctl domain add' "
@@ -405,6 +414,10 @@ bdb_open_handles(struct bdb *b, struct queue_error *err)
 	key = bdb_dbt("qid", 3);
 	if ((rc = b->seq->open(b->seq, NULL, &key,
 	    DB_CREATE | DB_THREAD | DB_AUTO_COMMIT)) != 0) {
+		/* the sequence's record is locked like any other: a killed
+		 * writer, or the deadlock detector, may get in the way */
+		if (bdb_open_again(b, rc))
+			return bdb_open_handles(b, err);
 		bdb_close_handles(b);
 		return bdb_fail(rc, "cannot open the queue id sequence", err);
 	}
