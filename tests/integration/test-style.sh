@@ -121,7 +121,7 @@ if [ "$n" -eq 0 ]; then
 elif [ -z "$bad" ]; then
 	ok "the package of each of the $n require_cmd calls: quickstart.sh check installs it, or it is Essential"
 else
-	not_ok "require_cmd packages that quickstart.sh check does not install:"
+	not_ok "packages named by require_cmd calls that quickstart.sh check does not install:"
 	echo "$bad" | sed '/^$/d; s/^/#   /'
 fi
 
