@@ -119,9 +119,9 @@ EOF
 if [ "$n" -eq 0 ]; then
 	not_ok "found no require_cmd TOOL PACKAGE under tests/"
 elif [ -z "$bad" ]; then
-	ok "the package of each of the $n require_cmd calls: quickstart.sh check installs it, or it is Essential"
+	ok "the package each of the $n require_cmd's names: quickstart.sh check installs it, or it is Essential"
 else
-	not_ok "packages named by require_cmd calls that quickstart.sh check does not install:"
+	not_ok "packages named in require_cmd's that quickstart.sh check does not install:"
 	echo "$bad" | sed '/^$/d; s/^/#   /'
 fi
 
